@@ -1,0 +1,160 @@
+//! The command line, as clap derive types. No logic here.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Launch Claude Code under declarative profiles
+#[derive(Debug, Parser)]
+#[command(name = "clp", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Search DIR for profiles before the user's profile dir
+    #[arg(long, global = true, value_name = "DIR")]
+    pub profiles_dir: Option<PathBuf>,
+
+    /// Override a profile key, e.g. `--set model.context=65536` (repeatable)
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start Claude Code under a profile
+    Use(UseArgs),
+    /// Run any command under a profile's environment and boundary
+    Run(RunArgs),
+    /// List the profiles
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a resolved profile and where each value came from
+    Show {
+        /// Profile name
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate profiles (names or files; all profiles when none given)
+    Check {
+        /// Profile names or paths to `.toml` files
+        targets: Vec<String>,
+    },
+    /// Print the profile JSON Schema
+    Schema,
+    /// Write a new profile into your profile dir, starting from a built-in
+    Init {
+        /// Name of the new profile (default: the template's name)
+        name: Option<String>,
+        /// Built-in profile to start from
+        #[arg(long, value_name = "TEMPLATE", default_value = "local-glm")]
+        from: String,
+    },
+    /// Write what a profile launches: settings.json, env and argv
+    Render(RenderArgs),
+    /// Check that a profile can launch on this machine
+    Doctor {
+        /// Profile name (all checks that need no profile when omitted)
+        name: Option<String>,
+    },
+    /// Print shell aliases for the profiles that declare one
+    ShellInit {
+        /// Shell syntax to print
+        shell: ShellKind,
+    },
+    /// Print a Containerfile for a container profile's image, and the build command
+    Image {
+        /// Profile name
+        name: String,
+    },
+    /// Probe a backend health URL and print `ready`, `loading` or why not (used by
+    /// `doctor` from inside the boundary)
+    #[command(name = "__probe", hide = true)]
+    Probe { url: String },
+    /// Print shell completions
+    Completions {
+        /// Shell to complete for
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchOpts {
+    /// Print the plan (argv, env, files) instead of launching
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+
+    /// Skip the backend readiness probe
+    #[arg(long)]
+    pub no_check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UseArgs {
+    /// Profile name
+    pub name: String,
+
+    #[command(flatten)]
+    pub opts: LaunchOpts,
+
+    /// Arguments passed to Claude Code (after `--`)
+    #[arg(last = true, value_name = "CLAUDE_ARGS")]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Profile name
+    pub name: String,
+
+    #[command(flatten)]
+    pub opts: LaunchOpts,
+
+    /// The command and its arguments (after `--`)
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Profile name
+    pub name: String,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+
+    /// Write `settings.json`, `env` and `argv` into DIR instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Replace machine- and user-specific parts with placeholders, for snapshot tests
+    #[arg(long)]
+    pub portable: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellKind {
+    Bash,
+    Zsh,
+    Fish,
+}

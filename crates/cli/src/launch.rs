@@ -1,0 +1,273 @@
+//! `use`, `run`, `render` and `doctor`: render a plan, check the backend, write the
+//! plan's files, fetch secrets and exec.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clp_core::apply;
+use clp_core::probe::{self, Health};
+use clp_core::render::{
+    plan_text, portable, render_files, render_run, render_use, LaunchPlan, Preflight, WritePolicy,
+};
+use clp_core::resolve::Secret;
+
+use crate::args::{Format, GlobalArgs, LaunchOpts, RenderArgs, RunArgs, UseArgs};
+use crate::cmd::Ctx;
+use crate::failure::Failure;
+
+fn strings(args: &[std::ffi::OsString]) -> Result<Vec<String>, Failure> {
+    args.iter()
+        .map(|a| {
+            a.clone()
+                .into_string()
+                .map_err(|a| Failure::user(format!("argument {a:?} is not UTF-8"), None))
+        })
+        .collect()
+}
+
+pub fn use_profile(g: &GlobalArgs, args: UseArgs) -> Result<ExitCode, Failure> {
+    let mut ctx = Ctx::new(g)?;
+    let (_, profile) = ctx.profile(&args.name)?;
+    let plan = render_use(&profile, &ctx.host, &strings(&args.args)?)?;
+    launch(&ctx, plan, &args.opts)
+}
+
+pub fn run_command(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
+    let mut ctx = Ctx::new(g)?;
+    let (_, profile) = ctx.profile(&args.name)?;
+    let plan = render_run(&profile, &ctx.host, &strings(&args.command)?)?;
+    launch(&ctx, plan, &args.opts)
+}
+
+fn launch(ctx: &Ctx, plan: LaunchPlan, opts: &LaunchOpts) -> Result<ExitCode, Failure> {
+    if opts.dry_run {
+        print!("{}", plan_text(&plan));
+        return Ok(ExitCode::SUCCESS);
+    }
+    check_programs(ctx, &plan)?;
+    if !opts.no_check {
+        preflight(&plan)?;
+    }
+    apply_plan(&plan)?;
+    let secrets = fetch_secrets(ctx, &plan)?;
+    let env = plan.env.build(&ctx.host.env, &secrets);
+    Err(exec(&plan, env))
+}
+
+/// Programs the plan needs must exist before anything is written.
+fn check_programs(ctx: &Ctx, plan: &LaunchPlan) -> Result<(), Failure> {
+    for p in &plan.preflight {
+        if let Preflight::Program { name, install } = p {
+            if ctx.host.program(name).is_none() {
+                return Err(Failure::user(
+                    format!(
+                        "`{name}` is not installed (profile `{}` needs it)",
+                        plan.profile
+                    ),
+                    Some(install.clone()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Probes the backend: waits while it loads, fails when it is down, warns when the model
+/// is not served.
+fn preflight(plan: &LaunchPlan) -> Result<(), Failure> {
+    let skip = "or skip this check with `--no-check`";
+    for p in &plan.preflight {
+        match p {
+            Preflight::Health { url, wait } => {
+                let start = Instant::now();
+                let mut announced = false;
+                loop {
+                    match probe::health(url, Duration::from_secs(2)) {
+                        Health::Ready => break,
+                        Health::Loading
+                            if start.elapsed() < Duration::from_secs((*wait).into()) =>
+                        {
+                            if !announced {
+                                eprint!("waiting for the backend to load its model ({url})");
+                                announced = true;
+                            } else {
+                                eprint!(".");
+                            }
+                            let _ = std::io::stderr().flush();
+                            std::thread::sleep(Duration::from_millis(500));
+                        }
+                        Health::Loading => {
+                            if announced {
+                                eprintln!();
+                            }
+                            return Err(Failure::user(
+                                format!("the backend at `{url}` is still loading its model"),
+                                Some(format!(
+                                    "wait and retry, set `backend.wait` to the seconds to wait, {skip}"
+                                )),
+                            ));
+                        }
+                        Health::Status(code) => {
+                            return Err(Failure::user(
+                                format!("the backend at `{url}` answered HTTP {code}"),
+                                Some(format!("check the server's log, {skip}")),
+                            ))
+                        }
+                        Health::Unreachable(why) => {
+                            return Err(Failure::user(
+                                format!("the backend at `{url}` is unreachable: {why}"),
+                                Some(format!("start llama-server (or fix `backend.url`), {skip}")),
+                            ))
+                        }
+                    }
+                }
+                if announced {
+                    eprintln!(" ready");
+                }
+            }
+            Preflight::Model { url, model } => match probe::models(url, Duration::from_secs(2)) {
+                Ok(ids) if ids.iter().any(|i| i == model) => {}
+                Ok(ids) => eprintln!(
+                    "warning: the backend does not list the model `{model}`; it serves: {}\n  \
+                     hint: model names must match llama-server's `--alias`",
+                    if ids.is_empty() {
+                        "nothing".into()
+                    } else {
+                        ids.join(", ")
+                    }
+                ),
+                Err(e) => eprintln!("warning: cannot list the backend's models at `{url}`: {e}"),
+            },
+            Preflight::Program { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Creates the plan's dirs, files and links (atomically; unchanged files untouched).
+pub fn apply_plan(plan: &LaunchPlan) -> Result<(), Failure> {
+    let chown = |path: &std::path::Path| -> Result<(), Failure> {
+        if let Some((uid, gid)) = plan.owner {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
+                Failure::Os(format!(
+                    "cannot hand `{}` to uid {uid}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(())
+    };
+    for d in &plan.dirs {
+        apply::create_dir(d, 0o700)?;
+        chown(d)?;
+    }
+    for f in &plan.files {
+        match f.policy {
+            WritePolicy::Replace => apply::write_atomic(&f.path, f.contents.as_bytes(), f.mode)?,
+            WritePolicy::CreateIfMissing => {
+                apply::create_new(&f.path, f.contents.as_bytes(), f.mode)?
+            }
+        };
+        chown(&f.path)?;
+    }
+    for l in &plan.links {
+        apply::symlink_new(&l.target, &l.link)?;
+    }
+    Ok(())
+}
+
+fn fetch_secrets(ctx: &Ctx, plan: &LaunchPlan) -> Result<BTreeMap<String, String>, Failure> {
+    let mut out = BTreeMap::new();
+    for (var, secret) in &plan.env.secrets {
+        let value = match secret {
+            Secret::Literal(v) => v.clone(),
+            Secret::Env(name) => ctx.host.var(name).map(str::to_owned).ok_or_else(|| {
+                Failure::user(
+                    format!(
+                        "`{name}` is not set (profile `{}` reads its credential from it)",
+                        plan.profile
+                    ),
+                    Some(format!("export {name}=... before launching")),
+                )
+            })?,
+            Secret::Command(cmd) => {
+                let output = std::process::Command::new("sh")
+                    .args(["-c", cmd])
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .map_err(|e| Failure::Os(format!("cannot run `{cmd}`: {e}")))?;
+                if !output.status.success() {
+                    return Err(Failure::user(
+                        format!("the credential command `{cmd}` failed ({})", output.status),
+                        None,
+                    ));
+                }
+                String::from_utf8_lossy(&output.stdout).trim().to_owned()
+            }
+        };
+        out.insert(var.clone(), value);
+    }
+    Ok(out)
+}
+
+/// Replaces clp with the plan's program; returns only on failure.
+fn exec(plan: &LaunchPlan, env: BTreeMap<String, String>) -> Failure {
+    let Some((program, args)) = plan.argv.split_first() else {
+        return Failure::user("nothing to run", None);
+    };
+    let err = std::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(env)
+        .current_dir(&plan.cwd)
+        .exec();
+    if err.kind() == std::io::ErrorKind::NotFound {
+        let hint = if program.ends_with("claude") {
+            "install Claude Code: `npm install -g @anthropic-ai/claude-code`, or set \
+             `claude.command` to its path"
+                .to_owned()
+        } else {
+            format!("is `{program}` installed and on PATH?")
+        };
+        if !plan.cwd.is_dir() {
+            return Failure::user(
+                format!("the workspace `{}` does not exist", plan.cwd.display()),
+                None,
+            );
+        }
+        return Failure::user(format!("cannot run `{program}`: not found"), Some(hint));
+    }
+    Failure::Os(format!("cannot run `{program}`: {err}"))
+}
+
+pub fn render(g: &GlobalArgs, args: RenderArgs) -> Result<ExitCode, Failure> {
+    let mut ctx = Ctx::new(g)?;
+    let (_, profile) = ctx.profile(&args.name)?;
+    let mut plan = render_use(&profile, &ctx.host, &[])?;
+    if args.portable {
+        plan = portable(&plan, &ctx.host);
+    }
+    if let Some(dir) = &args.out {
+        for (name, contents) in render_files(&plan) {
+            let path = dir.join(&name);
+            apply::write_atomic(&path, contents.as_bytes(), 0o644)?;
+            println!("{}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match args.format {
+        Format::Text => print!("{}", plan_text(&plan)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan).expect("a plan serializes")
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn doctor(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
+    crate::doctor::run(g, name)
+}

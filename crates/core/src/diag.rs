@@ -1,0 +1,120 @@
+//! Profile problems with their location: `file:line:column`, the key path and a hint.
+//!
+//! Validation collects every problem of a file before reporting, so a user fixes a broken
+//! profile in one pass instead of one serde error at a time.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Serialize;
+
+/// One problem in a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Where the problem is: a file path, `built-in profiles/NAME.toml` or `--set`.
+    pub origin: String,
+    /// 1-based line, or 0 when the problem has no place in a file.
+    pub line: usize,
+    /// 1-based column (in characters), or 0 when the problem has no place in a file.
+    pub column: usize,
+    /// Dotted key path (`backend.url`), empty for problems of the whole file.
+    pub key: String,
+    /// What is wrong, without a trailing period.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    /// A diagnostic without a location yet.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            origin: String::new(),
+            line: 0,
+            column: 0,
+            key: key.into(),
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one or more profiles, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Whether nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sorts by origin, then position, keeping the order of problems at the same place.
+    pub fn sort(&mut self) {
+        self.0
+            .sort_by(|a, b| (&a.origin, a.line, a.column).cmp(&(&b.origin, b.line, b.column)));
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns a byte offset in `text` into a 1-based (line, column in characters).
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Where a span starts, as (line, column).
+pub fn span_start(text: &str, span: &Range<usize>) -> (usize, usize) {
+    line_col(text, span.start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        let text = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        // After the two-byte `é`, the `=` is the fourth character.
+        assert_eq!(line_col(text, 10), (2, 5));
+    }
+}

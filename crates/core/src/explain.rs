@@ -1,0 +1,128 @@
+//! `clp show`: the resolved value of every key and where it came from.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::load::{Loaded, Provenance};
+use crate::resolve::{Auth, Profile, Secret};
+
+/// One key of a resolved profile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// Dotted key.
+    pub key: String,
+    /// The resolved value.
+    pub value: Value,
+    /// Where it came from.
+    pub from: Provenance,
+}
+
+/// Every key of `profile`, in schema order, with its provenance from `loaded`.
+pub fn explain(profile: &Profile, loaded: &Loaded) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut row = |key: &str, value: Value| {
+        rows.push(Row {
+            key: key.to_owned(),
+            from: loaded.provenance(key),
+            value,
+        })
+    };
+    let opt = |v: &Option<String>| v.as_ref().map_or(Value::Null, |s| json!(s));
+    let path = |p: &std::path::Path| json!(p.display().to_string());
+
+    row("description", json!(profile.description));
+    if let Some(parent) = loaded.raw.extends.as_ref() {
+        row("extends", json!(parent));
+    }
+    row("alias", opt(&profile.alias));
+    let (mode, secret) = match &profile.auth {
+        Auth::Oauth => ("oauth", None),
+        Auth::ApiKey { from } => ("api-key", Some(from)),
+        Auth::AuthToken { from } => ("auth-token", Some(from)),
+    };
+    row("auth.mode", json!(mode));
+    match (mode, secret) {
+        (_, None) => {}
+        ("api-key", Some(Secret::Env(v))) => row("auth.key-env", json!(v)),
+        ("api-key", Some(Secret::Command(c))) => row("auth.key-command", json!(c)),
+        (_, Some(Secret::Literal(t))) => row("auth.token", json!(t)),
+        (_, Some(Secret::Env(v))) => row("auth.token-env", json!(v)),
+        (_, Some(Secret::Command(c))) => row("auth.token-command", json!(c)),
+    }
+    match &profile.backend {
+        Some(b) => {
+            row("backend.url", json!(b.url));
+            row("backend.health", json!(b.health));
+            row("backend.models", opt(&b.models));
+            row("backend.check", json!(b.check));
+            row("backend.wait", json!(b.wait));
+        }
+        None => row("backend.url", Value::Null),
+    }
+    row("model.default", opt(&profile.model.default));
+    row("model.opus", opt(&profile.model.opus));
+    row("model.sonnet", opt(&profile.model.sonnet));
+    row("model.haiku", opt(&profile.model.haiku));
+    row(
+        "model.context",
+        profile.model.context.map_or(Value::Null, |c| json!(c)),
+    );
+    row("isolation.level", json!(profile.isolation.level.as_str()));
+    row("isolation.config-dir", path(&profile.isolation.config_dir));
+    row("isolation.user", opt(&profile.isolation.user));
+    row("network.mode", json!(profile.network.mode));
+    row("network.allow", json!(profile.network.allow));
+    row("workspace.path", path(&profile.workspace.path));
+    let paths = |ps: &[std::path::PathBuf]| {
+        json!(ps
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>())
+    };
+    row("workspace.read-only", paths(&profile.workspace.read_only));
+    row("workspace.writable", paths(&profile.workspace.writable));
+    row(
+        "workspace.protect-git",
+        json!(profile.workspace.protect_git),
+    );
+    row("workspace.trust", json!(profile.workspace.trust));
+    row("permissions.allow", json!(profile.permissions.allow));
+    row("permissions.ask", json!(profile.permissions.ask));
+    row("permissions.deny", json!(profile.permissions.deny));
+    for (k, v) in &profile.env {
+        row(&format!("env.{k}"), json!(v));
+    }
+    row("claude.command", json!(profile.claude.command));
+    row("claude.args", json!(profile.claude.args));
+    row("claude.version", opt(&profile.claude.version));
+    for (k, v) in &profile.claude.settings {
+        row(&format!("claude.settings.{k}"), v.clone());
+    }
+    row("container.engine", json!(profile.container.engine));
+    row("container.image", json!(profile.container.image));
+    rows
+}
+
+/// A value as it would be written in TOML (`"text"`, `32768`, `["a", "b"]`), or `(unset)`.
+pub fn toml_value(value: &Value) -> String {
+    match value {
+        Value::Null => "(unset)".into(),
+        Value::String(s) => toml_string(s),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{ {} }}",
+            map.iter()
+                .map(|(k, v)| format!("{k} = {}", toml_value(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}

@@ -1,0 +1,276 @@
+//! Facts about the machine that rendering depends on, and the one function that reads them.
+//!
+//! Everything clp takes from the machine (home, cwd, ids, the parent environment, where
+//! programs resolve) lives in [`Host`], so that resolving and rendering a profile are pure
+//! functions of `(profile, Host)`. Tests and `clp render --portable` build a `Host` by hand.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// Programs whose location rendering or `clp doctor` may need.
+pub const KNOWN_PROGRAMS: &[&str] = &["claude", "bwrap", "socat", "podman", "docker", "setpriv"];
+
+/// Everything clp knows about the machine it runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Host {
+    /// The user's home directory (`$HOME`).
+    pub home: PathBuf,
+    /// The directory clp was started in.
+    pub cwd: PathBuf,
+    /// The real uid of the clp process.
+    pub uid: u32,
+    /// The real gid of the clp process.
+    pub gid: u32,
+    /// The user name of `uid`.
+    pub user: String,
+    /// The parent environment, as clp received it.
+    pub env: BTreeMap<String, String>,
+    /// clp's state dir: `$XDG_STATE_HOME/clp`, else `~/.local/state/clp`.
+    pub state_dir: PathBuf,
+    /// The user's profile dir: `$CLP_PROFILES_DIR`, else `$XDG_CONFIG_HOME/clp/profiles`,
+    /// else `~/.config/clp/profiles`.
+    pub profiles_dir: PathBuf,
+    /// Where programs resolve on `PATH` (only the ones asked for).
+    pub programs: BTreeMap<String, PathBuf>,
+    /// The real file behind each of `programs`, symlinks followed.
+    pub program_targets: BTreeMap<String, PathBuf>,
+    /// Whether the main install's IDE lock dir `~/.claude/ide` exists.
+    pub ide_dir_exists: bool,
+    /// Whether standard input and output are terminals.
+    pub tty: bool,
+    /// Owner (uid, gid) of the current directory, used to pick the sandbox user when clp
+    /// runs as root.
+    pub cwd_owner: (u32, u32),
+    /// Where `/etc/resolv.conf` really is, when it is a symlink (often into `/run`).
+    pub resolv_conf: Option<PathBuf>,
+    /// Users looked up by name or uid.
+    pub users: BTreeMap<String, HostUser>,
+    /// Paths that were checked and exist (e.g. the workspace's `.git/hooks`).
+    pub existing: std::collections::BTreeSet<PathBuf>,
+}
+
+/// A local user account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostUser {
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+    /// Its name.
+    pub name: String,
+}
+
+impl Host {
+    /// Where `name` resolves, if it was looked up and found.
+    pub fn program(&self, name: &str) -> Option<&Path> {
+        self.programs.get(name).map(PathBuf::as_path)
+    }
+
+    /// Looks a value up in the parent environment, treating an empty value as unset.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.env
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The user's real `~/.claude`.
+    pub fn main_claude_dir(&self) -> PathBuf {
+        self.home.join(".claude")
+    }
+
+    /// A fixed host for tests and portable renders: user `user` (uid 1000) with home
+    /// `/home/user`, working in `/home/user/project`, every known program under
+    /// `/usr/bin`.
+    pub fn fixture() -> Host {
+        let home = PathBuf::from("/home/user");
+        let env = [
+            ("HOME", "/home/user"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("TERM", "xterm-256color"),
+            ("LANG", "C.UTF-8"),
+            ("USER", "user"),
+            ("SHELL", "/bin/bash"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Host {
+            cwd: home.join("project"),
+            uid: 1000,
+            gid: 1000,
+            user: "user".into(),
+            env,
+            state_dir: home.join(".local/state/clp"),
+            profiles_dir: home.join(".config/clp/profiles"),
+            programs: KNOWN_PROGRAMS
+                .iter()
+                .map(|p| (p.to_string(), PathBuf::from("/usr/bin").join(p)))
+                .collect(),
+            program_targets: KNOWN_PROGRAMS
+                .iter()
+                .map(|p| (p.to_string(), PathBuf::from("/usr/bin").join(p)))
+                .collect(),
+            ide_dir_exists: true,
+            tty: true,
+            cwd_owner: (1000, 1000),
+            resolv_conf: None,
+            users: [(
+                "user".to_owned(),
+                HostUser {
+                    uid: 1000,
+                    gid: 1000,
+                    name: "user".into(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+            existing: Default::default(),
+            home,
+        }
+    }
+}
+
+/// Reading the machine. The only place in clp-core that looks at the process environment.
+pub mod detect {
+    use super::*;
+    use std::io::IsTerminal;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Why the host could not be read.
+    #[derive(Debug, thiserror::Error)]
+    pub enum HostError {
+        /// `$HOME` is unset and the passwd entry has none either.
+        #[error("cannot tell your home directory: `HOME` is unset")]
+        NoHome,
+        /// The current directory is gone or unreadable.
+        #[error("cannot read the current directory")]
+        Cwd(#[source] std::io::Error),
+    }
+
+    /// Reads the host: environment, ids, directories, and where `programs` resolve.
+    pub fn detect(programs: &[&str]) -> Result<Host, HostError> {
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let uid = nix::unistd::getuid().as_raw();
+        let gid = nix::unistd::getgid().as_raw();
+        let passwd = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten();
+        let home = env
+            .get("HOME")
+            .filter(|h| !h.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| passwd.as_ref().map(|p| p.dir.clone()))
+            .ok_or(HostError::NoHome)?;
+        let user = passwd
+            .as_ref()
+            .map(|p| p.name.clone())
+            .or_else(|| env.get("USER").cloned())
+            .unwrap_or_else(|| uid.to_string());
+        let cwd = std::env::current_dir().map_err(HostError::Cwd)?;
+        let cwd_owner = std::fs::metadata(&cwd)
+            .map(|m| (m.uid(), m.gid()))
+            .unwrap_or((uid, gid));
+        let xdg = |var: &str, fallback: &str| {
+            env.get(var)
+                .filter(|v| Path::new(v).is_absolute())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(fallback))
+        };
+        let state_dir = xdg("XDG_STATE_HOME", ".local/state").join("clp");
+        let profiles_dir = env
+            .get("CLP_PROFILES_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| xdg("XDG_CONFIG_HOME", ".config").join("clp/profiles"));
+        let path_var = env.get("PATH").cloned().unwrap_or_default();
+        let programs: BTreeMap<String, PathBuf> = programs
+            .iter()
+            .filter_map(|name| Some((name.to_string(), which(name, &path_var, &cwd)?)))
+            .collect();
+        let program_targets = programs
+            .iter()
+            .filter_map(|(n, p)| Some((n.clone(), std::fs::canonicalize(p).ok()?)))
+            .collect();
+        Ok(Host {
+            ide_dir_exists: home.join(".claude/ide").is_dir(),
+            tty: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
+            home,
+            cwd,
+            uid,
+            gid,
+            user,
+            env,
+            state_dir,
+            profiles_dir,
+            programs,
+            program_targets,
+            cwd_owner,
+            resolv_conf: std::fs::read_link("/etc/resolv.conf")
+                .ok()
+                .and_then(|_| std::fs::canonicalize("/etc/resolv.conf").ok()),
+            users: BTreeMap::new(),
+            existing: Default::default(),
+        })
+    }
+
+    /// Resolves `name` like the shell would: a path if it has a slash, else the first
+    /// executable file of that name on `path_var`.
+    pub fn which(name: &str, path_var: &str, cwd: &Path) -> Option<PathBuf> {
+        let is_exec = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.mode() & 0o111 != 0)
+                .unwrap_or(false)
+        };
+        if name.contains('/') {
+            let p = cwd.join(name);
+            return is_exec(&p).then_some(p);
+        }
+        std::env::split_paths(path_var)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(name))
+            .find(|p| is_exec(p))
+    }
+
+    /// Looks up a user by name or numeric uid and records it in the host under `key`.
+    pub fn locate_user(host: &mut Host, key: &str) {
+        let found = match key.parse::<u32>() {
+            Ok(uid) => nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)),
+            Err(_) => nix::unistd::User::from_name(key),
+        };
+        if let Ok(Some(u)) = found {
+            host.users.insert(
+                key.to_owned(),
+                HostUser {
+                    uid: u.uid.as_raw(),
+                    gid: u.gid.as_raw(),
+                    name: u.name,
+                },
+            );
+        }
+    }
+
+    /// Records which of `paths` exist.
+    pub fn probe_paths(host: &mut Host, paths: &[PathBuf]) {
+        for p in paths {
+            if p.symlink_metadata().is_ok() {
+                host.existing.insert(p.clone());
+            }
+        }
+    }
+
+    /// Looks up one more program and records it in the host.
+    pub fn locate(host: &mut Host, name: &str) {
+        let path_var = host.env.get("PATH").cloned().unwrap_or_default();
+        if let Some(p) = which(name, &path_var, &host.cwd) {
+            if let Ok(target) = std::fs::canonicalize(&p) {
+                host.program_targets.insert(name.to_string(), target);
+            }
+            host.programs.insert(name.to_string(), p);
+        }
+    }
+}
