@@ -115,6 +115,6 @@ mod tests {
         assert_eq!(line_col(text, 0), (1, 1));
         assert_eq!(line_col(text, 6), (2, 1));
         // After the two-byte `é`, the `=` is the fourth character.
-        assert_eq!(line_col(text, 10), (2, 5));
+        assert_eq!(line_col(text, 10), (2, 4));
     }
 }

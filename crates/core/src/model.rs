@@ -2,7 +2,7 @@
 //!
 //! These types are the source of `schemas/profile.schema.json`: their doc comments are the
 //! descriptions editors show, so each says what the key does, its default and an example.
-//! Defaults are never applied here; [`crate::resolve`] applies them in one place.
+//! Defaults are never applied here; [`crate::resolve()`] applies them in one place.
 
 use std::collections::BTreeMap;
 

@@ -105,3 +105,102 @@ pub fn settings_errors(settings: &Value) -> Vec<(String, String)> {
         .map(|e| (e.instance_path().as_str().to_owned(), e.to_string()))
         .collect()
 }
+
+/// The profile reference (`docs/profile-reference.md`), generated from the schema so the
+/// manual and the validator cannot disagree.
+pub fn reference_markdown() -> String {
+    let schema = profile_schema();
+    let mut out = String::from(
+        "# Profile reference\n\n\
+         Generated from `schemas/profile.schema.json` (itself generated from the Rust types); \
+         do not edit by hand. Regenerate with \
+         `CLP_UPDATE_SCHEMA=1 cargo test -p clp-core --test core schema`.\n\n\
+         Every key is optional. Keys are kebab-case; unknown keys are errors.\n",
+    );
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return out;
+    };
+    let mut top =
+        String::from("\n## Top-level keys\n\n| key | type | description |\n| --- | --- | --- |\n");
+    let mut tables = String::new();
+    for (key, prop) in props {
+        let node = resolve_ref(&schema, prop);
+        if node.get("properties").is_some() {
+            tables.push_str(&format!("\n## `[{key}]`\n\n{}\n\n", describe(prop, node)));
+            tables.push_str("| key | type | description |\n| --- | --- | --- |\n");
+            for (sub, sprop) in node["properties"].as_object().into_iter().flatten() {
+                let snode = resolve_ref(&schema, sprop);
+                tables.push_str(&format!(
+                    "| `{key}.{sub}` | {} | {} |\n",
+                    type_name(snode),
+                    cell(&describe(sprop, snode))
+                ));
+            }
+        } else {
+            top.push_str(&format!(
+                "| `{key}` | {} | {} |\n",
+                type_name(node),
+                cell(&describe(prop, node))
+            ));
+        }
+    }
+    out.push_str(&top);
+    out.push_str(&tables);
+    out
+}
+
+fn resolve_ref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    node.get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|p| root.pointer(p))
+        .unwrap_or(node)
+}
+
+fn describe(prop: &Value, node: &Value) -> String {
+    prop.get("description")
+        .or_else(|| node.get("description"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn type_name(node: &Value) -> String {
+    if let Some(values) = node.get("enum").and_then(Value::as_array) {
+        return values
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(" \\| ");
+    }
+    if let Some(one) = node.get("oneOf").and_then(Value::as_array) {
+        return one
+            .iter()
+            .filter_map(|v| {
+                v.get("const")
+                    .or_else(|| v.get("enum").and_then(|e| e.get(0)))
+            })
+            .filter_map(Value::as_str)
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(" \\| ");
+    }
+    match node.get("type").and_then(Value::as_str) {
+        Some("array") => format!(
+            "list of {}",
+            node.get("items")
+                .map(type_name)
+                .unwrap_or_else(|| "values".into())
+        ),
+        Some("object") => "table".into(),
+        Some(t) => t.into(),
+        None => "value".into(),
+    }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace("\n\n", "<br><br>")
+        .replace('\n', " ")
+}

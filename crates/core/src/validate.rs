@@ -2,7 +2,7 @@
 //! cannot say, every problem at once and each at its `line:column`.
 //!
 //! Rules that need the merged profile or the host (a workspace that is the whole home, an
-//! `auth-token` profile with no token anywhere in its chain) live in [`crate::resolve`].
+//! `auth-token` profile with no token anywhere in its chain) live in [`crate::resolve()`].
 
 use std::ops::Range;
 
