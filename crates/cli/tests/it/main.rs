@@ -9,4 +9,3 @@ mod common;
 mod corpus;
 mod level_a;
 mod profiles;
-mod render;
