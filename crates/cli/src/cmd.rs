@@ -234,6 +234,7 @@ pub fn show(g: &GlobalArgs, name: &str, json_out: bool) -> Result<ExitCode, Fail
 pub fn check(g: &GlobalArgs, targets: &[String]) -> Result<ExitCode, Failure> {
     let mut ctx = Ctx::new(g)?;
     let mut sources: Vec<Source> = Vec::new();
+    let mut problems = Diagnostics::default();
     if targets.is_empty() {
         for e in ctx.catalog.entries() {
             sources.extend(e.shadows.iter().cloned());
@@ -243,13 +244,26 @@ pub fn check(g: &GlobalArgs, targets: &[String]) -> Result<ExitCode, Failure> {
         for t in targets {
             let path = Path::new(t);
             if t.ends_with(".toml") || t.contains('/') || path.is_file() {
-                sources.push(read_file(path, Origin::File)?);
+                match read_file(path, Origin::File) {
+                    Ok(source) => sources.push(source),
+                    // An unreadable file is one more problem; the other targets still count.
+                    Err(clp_core::LoadError::Io { path, source }) => {
+                        println!("invalid  {t}");
+                        problems.0.push(clp_core::Diagnostic {
+                            origin: path.display().to_string(),
+                            ..clp_core::Diagnostic::new(
+                                "",
+                                format!("cannot read the file: {source}"),
+                            )
+                        });
+                    }
+                    Err(other) => return Err(other.into()),
+                }
             } else {
                 sources.push(ctx.catalog.get(t)?.clone());
             }
         }
     }
-    let mut problems = Diagnostics::default();
     let mut ok = 0;
     for source in sources {
         let label = source.label();
@@ -373,10 +387,12 @@ pub fn shell_init(g: &GlobalArgs, shell: ShellKind) -> Result<ExitCode, Failure>
         let Some(alias) = loaded.raw.alias.as_deref() else {
             continue;
         };
+        // Names and aliases are validated, but quote anyway: this text gets `eval`ed.
         let target = format!("clp use {} --", entry.source.name);
+        let quoted = shlex::try_quote(&target).map_err(|e| Failure::Os(e.to_string()))?;
         match shell {
-            ShellKind::Bash | ShellKind::Zsh => println!("alias {alias}='{target}'"),
-            ShellKind::Fish => println!("alias {alias} '{target}'"),
+            ShellKind::Bash | ShellKind::Zsh => println!("alias {alias}={quoted}"),
+            ShellKind::Fish => println!("alias {alias} {quoted}"),
         }
     }
     Ok(ExitCode::SUCCESS)

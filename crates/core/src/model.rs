@@ -29,11 +29,13 @@ pub struct RawProfile {
     /// replace the parent's list. Cycles are an error.
     ///
     /// Example: `extends = "local-glm"`
+    #[schemars(length(min = 1))]
     pub extends: Option<String>,
 
     /// Shell alias that `clp shell-init` defines for `clp use <this profile>`.
     ///
     /// Example: `alias = "claude-local"`
+    #[schemars(pattern(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"))]
     pub alias: Option<String>,
 
     /// How Claude Code authenticates.
@@ -91,21 +93,25 @@ pub struct RawAuth {
     /// or `token-command` for real secrets.
     ///
     /// Example: `token = "llamacpp"`
+    #[schemars(length(min = 1))]
     pub token: Option<String>,
 
     /// Environment variable holding the bearer token (`auth-token` mode).
     ///
     /// Example: `token-env = "MY_PROXY_TOKEN"`
+    #[schemars(pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     pub token_env: Option<String>,
 
     /// Shell command that prints the bearer token (`auth-token` mode); run at launch.
     ///
     /// Example: `token-command = "pass show llm/proxy-token"`
+    #[schemars(length(min = 1))]
     pub token_command: Option<String>,
 
     /// Environment variable holding the API key (`api-key` mode).
     ///
     /// Example: `key-env = "ANTHROPIC_WORK_KEY"`
+    #[schemars(pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"))]
     pub key_env: Option<String>,
 
     /// Shell command that prints the API key (`api-key` mode).
@@ -113,6 +119,7 @@ pub struct RawAuth {
     /// Rendered as Claude Code's `apiKeyHelper`, so the key never lands in a file.
     ///
     /// Example: `key-command = "pass show anthropic/api-key"`
+    #[schemars(length(min = 1))]
     pub key_command: Option<String>,
 }
 
@@ -137,18 +144,21 @@ pub struct RawBackend {
     /// Becomes `ANTHROPIC_BASE_URL`; Claude Code appends `/v1/messages` itself.
     ///
     /// Example: `url = "http://127.0.0.1:8080"`
+    #[schemars(length(min = 1))]
     pub url: Option<String>,
 
     /// Path probed before launch; a 200 answer means ready.
     ///
     /// llama-server answers `/health` with 503 while a model loads. Set `check = false` to
     /// skip the probe. Default: `/health`.
+    #[schemars(pattern(r"^/"))]
     pub health: Option<String>,
 
     /// Path listing the served models; when set, a launch warns if the profile's model is
     /// not among them.
     ///
     /// Example: `models = "/v1/models"`
+    #[schemars(pattern(r"^/"))]
     pub models: Option<String>,
 
     /// Probe the backend before launch. Default: `true` for a loopback URL, `false` otherwise.
@@ -170,21 +180,25 @@ pub struct RawModel {
     /// The main model (`ANTHROPIC_MODEL`).
     ///
     /// Example: `default = "glm-flash-q4"`
+    #[schemars(length(min = 1))]
     pub default: Option<String>,
 
     /// Model used where Claude Code asks for Opus (`ANTHROPIC_DEFAULT_OPUS_MODEL`).
     ///
     /// Default: `model.default`.
+    #[schemars(length(min = 1))]
     pub opus: Option<String>,
 
     /// Model used where Claude Code asks for Sonnet (`ANTHROPIC_DEFAULT_SONNET_MODEL`).
     ///
     /// Default: `model.default`.
+    #[schemars(length(min = 1))]
     pub sonnet: Option<String>,
 
     /// Model used for small, fast tasks (`ANTHROPIC_DEFAULT_HAIKU_MODEL`).
     ///
     /// Default: `model.default`.
+    #[schemars(length(min = 1))]
     pub haiku: Option<String>,
 
     /// Context window of the served model, in tokens (`CLAUDE_CODE_MAX_CONTEXT_TOKENS`).
@@ -192,7 +206,7 @@ pub struct RawModel {
     /// Set it to llama-server's `-c`; Claude Code then compacts before the server refuses.
     ///
     /// Example: `context = 32768`
-    #[schemars(range(min = 1024))]
+    #[schemars(range(min = 1024, max = 10_000_000))]
     pub context: Option<u32>,
 }
 
@@ -212,12 +226,14 @@ pub struct RawIsolation {
     /// `~` and relative paths resolve against your home and this file's directory.
     /// Default: `~/.claude` for `oauth` profiles (the normal install), otherwise
     /// `<state dir>/<profile>/claude`.
+    #[schemars(length(min = 1))]
     pub config_dir: Option<String>,
 
     /// User the sandbox runs as when clp itself runs as root (levels `sandbox` and
     /// `container`).
     ///
     /// A user name or a numeric uid. Default: the owner of the workspace, if not root.
+    #[schemars(length(min = 1))]
     pub user: Option<String>,
 }
 
@@ -310,6 +326,7 @@ pub struct RawWorkspace {
     /// Neither `/` nor your whole home. Default: the directory clp is started in.
     ///
     /// Example: `path = "~/src/my-project"`
+    #[schemars(length(min = 1))]
     pub path: Option<String>,
 
     /// Extra paths visible read-only inside the boundary.
@@ -358,6 +375,7 @@ pub struct RawClaude {
     /// The Claude Code executable: a name looked up in `PATH`, or a path.
     ///
     /// Default: `claude`.
+    #[schemars(length(min = 1))]
     pub command: Option<String>,
 
     /// Arguments always passed before the ones given on the command line.
@@ -390,6 +408,7 @@ pub struct RawContainer {
     /// Image with Claude Code installed; `clp image NAME` prints a Containerfile for it.
     ///
     /// Default: `localhost/clp-claude:<claude.version or latest>`.
+    #[schemars(length(min = 1))]
     pub image: Option<String>,
 }
 

@@ -219,8 +219,9 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
     let state_dir = host.state_dir.join(&name);
 
     let auth = resolve_auth(auth.unwrap_or_default(), loaded, &mut problems);
+    let oauth = matches!(auth, Some(Auth::Oauth));
     let backend = resolve_backend(backend.unwrap_or_default());
-    if matches!(auth, Auth::Oauth) && backend.is_some() {
+    if matches!(auth, Some(Auth::Oauth)) && backend.is_some() {
         problems.push(
             loaded.diagnostic_at(
                 "backend.url",
@@ -257,11 +258,22 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
     let main = host.main_claude_dir();
     let config_dir = match config_dir {
         Some(p) => absolute(&p, loaded.dir_of("isolation.config-dir"), host),
-        None if matches!(auth, Auth::Oauth) => main.clone(),
+        None if oauth => main.clone(),
         None => state_dir.join("claude"),
     };
     let main_config = config_dir == main;
-    if main_config && !matches!(auth, Auth::Oauth) {
+    if config_dir == Path::new("/") || host.home.starts_with(&config_dir) {
+        problems.push(
+            loaded.diagnostic_at(
+                "isolation.config-dir",
+                Diagnostic::new(
+                    "isolation.config-dir",
+                    format!("the config dir cannot be `{}`", config_dir.display()),
+                )
+                .with_hint("name a directory of its own, e.g. `~/.claude-local`"),
+            ),
+        );
+    } else if main_config && !oauth {
         problems.push(
             loaded.diagnostic_at(
                 "isolation.config-dir",
@@ -307,9 +319,11 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
                 ),
             );
         } else if level != Level::Env {
-            problems.push(
-                loaded.diagnostic_at(
-                    "workspace.path",
+            problems.push(Diagnostic {
+                key: "workspace.path".into(),
+                // Nothing in a file set the workspace: point at what made it matter.
+                ..loaded.diagnostic_at(
+                    "isolation.level",
                     Diagnostic::new(
                         "workspace.path",
                         format!(
@@ -318,8 +332,8 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
                     ),
                     )
                     .with_hint("run clp from a project directory, or set `workspace.path`"),
-                ),
-            );
+                )
+            });
         }
     }
     let paths = |list: Option<Vec<String>>, key: &str| -> Vec<PathBuf> {
@@ -328,10 +342,28 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
             .map(|p| absolute(p, loaded.dir_of(key), host))
             .collect()
     };
+    let read_only = paths(read_only, "workspace.read-only");
+    let writable = paths(writable, "workspace.writable");
+    for (key, list) in [
+        ("workspace.read-only", &read_only),
+        ("workspace.writable", &writable),
+    ] {
+        for p in list {
+            if let Some(why) = exposes(p, host, oauth) {
+                problems.push(
+                    loaded.diagnostic_at(
+                        key,
+                        Diagnostic::new(key, format!("`{}` {why}", p.display()))
+                            .with_hint("name the specific directories Claude Code needs"),
+                    ),
+                );
+            }
+        }
+    }
     let workspace = Workspace {
         path: workspace_path,
-        read_only: paths(read_only, "workspace.read-only"),
-        writable: paths(writable, "workspace.writable"),
+        read_only,
+        writable,
         protect_git: protect_git.unwrap_or(true),
         trust: trust.unwrap_or(false),
     };
@@ -362,11 +394,11 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
         image: image.unwrap_or_else(|| default_image(claude.version.as_deref())),
     };
 
-    if !problems.is_empty() {
+    let Some(auth) = auth.filter(|_| problems.is_empty()) else {
         let mut d = Diagnostics(problems);
         d.sort();
         return Err(d);
-    }
+    };
     Ok(Profile {
         description: description.unwrap_or_default(),
         alias,
@@ -390,7 +422,24 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
     })
 }
 
-fn resolve_auth(raw: RawAuth, loaded: &Loaded, problems: &mut Vec<Diagnostic>) -> Auth {
+/// Why an extra path would open the boundary too wide, if it would.
+fn exposes(path: &Path, host: &Host, oauth: bool) -> Option<&'static str> {
+    if path == Path::new("/") || host.home.starts_with(path) {
+        return Some("would expose your whole home or more");
+    }
+    let main = host.main_claude_dir();
+    if !oauth && (path.starts_with(&main) || path == host.home.join(".claude.json")) {
+        return Some("is the normal install's config");
+    }
+    for secret in crate::sandbox::SECRET_HOME_PATHS {
+        if path.starts_with(host.home.join(secret)) {
+            return Some("holds credentials");
+        }
+    }
+    None
+}
+
+fn resolve_auth(raw: RawAuth, loaded: &Loaded, problems: &mut Vec<Diagnostic>) -> Option<Auth> {
     let RawAuth {
         mode,
         token,
@@ -399,7 +448,27 @@ fn resolve_auth(raw: RawAuth, loaded: &Loaded, problems: &mut Vec<Diagnostic>) -
         key_env,
         key_command,
     } = raw;
-    match mode.unwrap_or(AuthMode::Oauth) {
+    let mode = mode.unwrap_or(AuthMode::Oauth);
+    if mode == AuthMode::Oauth {
+        for (key, set) in [
+            ("auth.token", token.is_some()),
+            ("auth.token-env", token_env.is_some()),
+            ("auth.token-command", token_command.is_some()),
+            ("auth.key-env", key_env.is_some()),
+            ("auth.key-command", key_command.is_some()),
+        ] {
+            if set {
+                problems.push(
+                    loaded.diagnostic_at(
+                        key,
+                        Diagnostic::new(key, format!("`{key}` has no effect with mode `oauth`"))
+                            .with_hint("set `auth.mode` to `auth-token` or `api-key`"),
+                    ),
+                );
+            }
+        }
+    }
+    Some(match mode {
         AuthMode::Oauth => Auth::Oauth,
         AuthMode::ApiKey => match (key_env, key_command) {
             (Some(var), _) => Auth::ApiKey {
@@ -416,7 +485,7 @@ fn resolve_auth(raw: RawAuth, loaded: &Loaded, problems: &mut Vec<Diagnostic>) -
                             .with_hint("set `auth.key-env` or `auth.key-command`"),
                     ),
                 );
-                Auth::Oauth
+                return None;
             }
         },
         AuthMode::AuthToken => {
@@ -437,11 +506,11 @@ fn resolve_auth(raw: RawAuth, loaded: &Loaded, problems: &mut Vec<Diagnostic>) -
                                 ),
                         ),
                     );
-                    Auth::Oauth
+                    return None;
                 }
             }
         }
-    }
+    })
 }
 
 fn resolve_backend(raw: RawBackend) -> Option<Backend> {

@@ -65,6 +65,19 @@ fn drop_nulls(value: &mut Value) {
                     }
                 }
             }
+            // Enums whose variants carry doc comments come out as `oneOf` of `const`s,
+            // which validators report as "not valid under any of the schemas"; an `enum`
+            // says which values are allowed.
+            if let Some(Value::Array(one)) = map.get("oneOf") {
+                let consts: Option<Vec<Value>> =
+                    one.iter().map(|v| v.get("const").cloned()).collect();
+                if let Some(consts) = consts {
+                    map.remove("oneOf");
+                    map.insert("enum".into(), Value::Array(consts));
+                    map.entry("type")
+                        .or_insert_with(|| Value::String("string".into()));
+                }
+            }
             map.values_mut().for_each(drop_nulls);
         }
         Value::Array(items) => items.iter_mut().for_each(drop_nulls),
@@ -203,4 +216,15 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|")
         .replace("\n\n", "<br><br>")
         .replace('\n', " ")
+}
+
+/// The top-level keys Claude Code's settings schema knows.
+pub fn claude_settings_keys() -> Vec<String> {
+    let schema: Value =
+        serde_json::from_str(CLAUDE_SETTINGS_SCHEMA).expect("the vendored schema is JSON");
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
 }

@@ -228,10 +228,7 @@ pub fn check_value(value: &Value) -> Vec<(Vec<Seg>, Part, Diagnostic)> {
     // Rules look only at keys the schema accepted the shape of, so one mistake is not
     // reported twice.
     let bad: Vec<Vec<Seg>> = out.iter().map(|(p, _, _)| p.clone()).collect();
-    let ok = |path: &[Seg]| {
-        !bad.iter()
-            .any(|b| b.starts_with(path) || path.starts_with(b))
-    };
+    let ok = |path: &[Seg]| !bad.iter().any(|b| path.starts_with(b));
     rules(value, &ok, &mut out);
     out
 }
@@ -340,14 +337,24 @@ fn schema_problems(value: &Value) -> Vec<(Vec<Seg>, Part, Diagnostic)> {
             ValidationErrorKind::MinLength { .. } => {
                 out.push((path, Part::Value, Diagnostic::new(key, "must not be empty")))
             }
-            ValidationErrorKind::Pattern { pattern } => out.push((
-                path,
-                Part::Value,
-                Diagnostic::new(
-                    key,
-                    format!("{} does not match `{pattern}`", short(err.instance())),
-                ),
-            )),
+            ValidationErrorKind::Pattern { pattern } => {
+                let given = short(err.instance());
+                let d = match pattern.as_str() {
+                    "^/" => Diagnostic::new(key, format!("{given} is not a path"))
+                        .with_hint("write a path on the server, starting with `/`"),
+                    p if p.contains("[A-Za-z_][A-Za-z0-9_]*") => {
+                        Diagnostic::new(key, format!("{given} is not an environment variable name"))
+                    }
+                    p if p.contains("[A-Za-z0-9_.-]") => {
+                        Diagnostic::new(key, format!("{given} is not a valid alias name"))
+                            .with_hint(
+                                "use letters, digits, `_`, `.` and `-` (it becomes a shell alias)",
+                            )
+                    }
+                    _ => Diagnostic::new(key, format!("{given} does not match `{pattern}`")),
+                };
+                out.push((path, Part::Value, d));
+            }
             _ => out.push((path, Part::Value, Diagnostic::new(key, err.to_string()))),
         }
     }
@@ -506,37 +513,55 @@ fn rules(value: &Value, ok: &dyn Fn(&[Seg]) -> bool, out: &mut Vec<(Vec<Seg>, Pa
     }
 
     // Permission rules and raw settings: Claude Code's own schema is the judge.
-    let mut settings = serde_json::Map::new();
     if let Some(Value::Object(raw)) = get("claude.settings") {
-        settings.extend(raw.clone());
+        let prefix = [Seg::Key("claude".into()), Seg::Key("settings".into())];
+        let known = crate::schema::claude_settings_keys();
+        for key in raw.keys() {
+            if !known.iter().any(|k| k == key) {
+                let mut path = prefix.to_vec();
+                path.push(Seg::Key(key.clone()));
+                let mut d =
+                    Diagnostic::new(dotted(&path), format!("Claude Code has no setting `{key}`"));
+                if let Some(s) = did_you_mean(key, &known) {
+                    d.hint = Some(format!("did you mean `{s}`?"));
+                }
+                out.push((path, Part::Key, d));
+            }
+        }
+        for (pointer, message) in settings_errors(&Value::Object(raw.clone())) {
+            let mut path = prefix.to_vec();
+            path.extend(pointer_to_path(&pointer));
+            if !ok(&path) {
+                continue;
+            }
+            out.push((
+                path.clone(),
+                Part::Value,
+                Diagnostic::new(
+                    dotted(&path),
+                    format!("Claude Code's settings schema rejects this: {message}"),
+                ),
+            ));
+        }
     }
     if let Some(Value::Object(perms)) = get("permissions") {
-        settings.insert("permissions".into(), Value::Object(perms.clone()));
-    }
-    if !settings.is_empty() {
-        let from_permissions = settings.contains_key("permissions") && get("permissions").is_some();
-        for (pointer, message) in settings_errors(&Value::Object(settings)) {
-            let mut path = pointer_to_path(&pointer);
-            let is_rule = from_permissions
-                && matches!(path.first(), Some(Seg::Key(k)) if k == "permissions")
-                && matches!(path.get(1), Some(Seg::Key(k)) if ["allow", "ask", "deny"].contains(&k.as_str()));
-            if !is_rule {
-                path.splice(
-                    0..0,
-                    [Seg::Key("claude".into()), Seg::Key("settings".into())],
-                );
+        let settings = serde_json::json!({ "permissions": perms });
+        for (pointer, _) in settings_errors(&settings) {
+            let path = pointer_to_path(&pointer);
+            // Only the rules themselves: the table's shape is the profile schema's job.
+            let is_rule = matches!(path.as_slice(), [_, Seg::Key(list), Seg::Index(_)]
+                if ["allow", "ask", "deny"].contains(&list.as_str()));
+            if !is_rule || !ok(&path) {
+                continue;
             }
-            let mut d = Diagnostic::new(
+            let d = Diagnostic::new(
                 dotted(&path),
-                format!("Claude Code's settings schema rejects this: {message}"),
-            );
-            if is_rule {
-                d.message = format!(
+                format!(
                     "not a Claude Code permission rule: {}",
                     short(value_at(value, &path).unwrap_or(&Value::Null))
-                );
-                d.hint = Some("write `Tool` or `Tool(specifier)`, e.g. `Bash(git status)`".into());
-            }
+                ),
+            )
+            .with_hint("write `Tool` or `Tool(specifier)`, e.g. `Bash(git status)`");
             out.push((path, Part::Value, d));
         }
     }
@@ -586,14 +611,20 @@ pub fn check_base_url(url: &str) -> Option<Diagnostic> {
         }
     };
     if !matches!(parsed.scheme(), "http" | "https") {
+        let hint = if parsed.cannot_be_a_base() && !url.contains("://") {
+            format!("add the scheme: `http://{url}`")
+        } else {
+            "use `http://` or `https://`".to_owned()
+        };
         return Some(
             Diagnostic::new(key, format!("unsupported scheme `{}`", parsed.scheme()))
-                .with_hint("use `http://` or `https://`"),
+                .with_hint(hint),
         );
     }
     let path = parsed.path().trim_end_matches('/');
     if path.ends_with("/v1") || path.contains("/v1/") {
-        let root = url[..url.find("/v1").unwrap_or(url.len())].to_owned();
+        let before = &path[..path.find("/v1").unwrap_or(path.len())];
+        let root = format!("{}{before}", parsed.origin().ascii_serialization());
         return Some(
             Diagnostic::new(key, "the base URL ends in `/v1`").with_hint(format!(
                 "use the server root `{root}`: Claude Code appends `/v1/messages` itself"
@@ -613,6 +644,11 @@ pub fn check_base_url(url: &str) -> Option<Diagnostic> {
 pub fn check_host_pattern(pattern: &str) -> Result<(), String> {
     if pattern.contains("://") || pattern.contains('/') {
         return Err(format!("`{pattern}` is not a host pattern"));
+    }
+    if pattern.parse::<std::net::IpAddr>().is_ok()
+        || pattern.parse::<std::net::SocketAddr>().is_ok()
+    {
+        return Ok(());
     }
     let (host, port) = match pattern.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h, Some(p)),
@@ -712,7 +748,9 @@ fn json_kind(v: &Value) -> &'static str {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
         Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(_) => "number",
+        Value::Number(_) => "float",
+        // How the toml crate hands a TOML datetime to serde_json.
+        Value::Object(m) if m.contains_key("$__toml_private_datetime") => "datetime",
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "table",
