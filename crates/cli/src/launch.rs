@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clp_core::apply;
+use clp_core::model::Level;
 use clp_core::probe::{self, Health};
 use clp_core::render::{
     plan_text, portable, render_files, render_run, render_use, LaunchPlan, Preflight, WritePolicy,
@@ -54,7 +55,67 @@ fn launch(ctx: &Ctx, plan: LaunchPlan, opts: &LaunchOpts) -> Result<ExitCode, Fa
     apply_plan(&plan)?;
     let secrets = fetch_secrets(ctx, &plan)?;
     let env = plan.env.build(&ctx.host.env, &secrets);
+    if plan.level == Level::Sandbox && ctx.host.tty {
+        return supervise(&plan, env);
+    }
     Err(exec(&plan, env))
+}
+
+/// Runs an interactive sandbox and stays its parent. bubblewrap's `--new-session` (which
+/// stops the sandbox from typing into this terminal) also detaches Claude Code from the
+/// terminal's signals, so window-size changes (SIGWINCH) would never reach it; clp learns
+/// the sandbox's process group from `--info-fd` and forwards them. Exits with the
+/// child's status.
+fn supervise(plan: &LaunchPlan, env: BTreeMap<String, String>) -> Result<ExitCode, Failure> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use signal_hook::consts::{SIGHUP, SIGTERM, SIGWINCH};
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    let os = |what: &str, e: &dyn std::fmt::Display| Failure::Os(format!("{what}: {e}"));
+    let (mut reader, writer) = std::io::pipe().map_err(|e| os("cannot make a pipe", &e))?;
+    fcntl(&writer, FcntlArg::F_SETFD(FdFlag::empty()))
+        .map_err(|e| os("cannot pass the info pipe to bubblewrap", &e))?;
+    let (program, rest) = plan
+        .argv
+        .split_first()
+        .ok_or_else(|| Failure::user("nothing to run", None))?;
+    let mut child = std::process::Command::new(program)
+        .arg("--info-fd")
+        .arg(writer.as_raw_fd().to_string())
+        .args(rest)
+        .env_clear()
+        .envs(env)
+        .current_dir(&plan.cwd)
+        .spawn()
+        .map_err(|e| os(&format!("cannot run `{program}`"), &e))?;
+    drop(writer);
+    let mut info = String::new();
+    let _ = reader.read_to_string(&mut info);
+    let pgrp = serde_json::from_str::<serde_json::Value>(&info)
+        .ok()
+        .and_then(|v| v.get("child-pid")?.as_i64())
+        .map(|pid| nix::unistd::Pid::from_raw(pid as i32));
+    if let Some(pgrp) = pgrp {
+        let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGHUP])
+            .map_err(|e| os("cannot watch signals", &e))?;
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+                    let _ = nix::sys::signal::killpg(pgrp, sig);
+                }
+            }
+        });
+    }
+    let status = child
+        .wait()
+        .map_err(|e| os("waiting for the sandbox", &e))?;
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1);
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 /// Programs the plan needs must exist before anything is written.

@@ -516,7 +516,11 @@ pub fn render_settings(profile: &Profile) -> Map<String, Value> {
             }
         }
         if safe {
+            // Auto mode lets the model approve its own tool calls: never with a local
+            // model, and never for Bash.
+            perms.insert("defaultMode".into(), json!("default"));
             perms.insert("disableBypassPermissionsMode".into(), json!("disable"));
+            perms.insert("disableAutoMode".into(), json!("disable"));
         }
         s.insert("permissions".into(), Value::Object(perms));
     }

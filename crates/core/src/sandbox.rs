@@ -18,6 +18,9 @@ use crate::resolve::Profile;
 /// Parent variables a sandboxed Claude Code gets (when set), besides the IDE's.
 pub const PASS: &[&str] = &[
     "PATH",
+    "USER",
+    "LOGNAME",
+    "SHELL",
     "TERM",
     "COLORTERM",
     "LANG",
@@ -135,7 +138,22 @@ pub fn inner_sandbox_settings(profile: &Profile) -> Value {
     })
 }
 
+/// Directories the sandbox replaces with an empty tmpfs (besides the user's home, which
+/// becomes the profile's persistent home).
+const HIDDEN: &[&str] = &["/tmp", "/run", "/home", "/root"];
+
+/// Where a program installed under a hidden directory is mounted inside.
+const RELOCATED: &str = "/run/clp";
+
 /// Wraps `plan` (argv, env) in bubblewrap.
+///
+/// As a normal user: one bubblewrap with a user namespace. As root: a first bubblewrap
+/// without a user namespace (a user namespace would keep host uid 0) sets up the same
+/// mounts with only the capabilities `setpriv` needs to become the sandbox user, then
+/// the normal-user bubblewrap runs inside it. The second layer gives Claude Code a
+/// `/proc` of its own, which its nested Bash sandbox needs: under a root bubblewrap it
+/// fails with "Can't mount proc" (root's bubblewrap leaves `/proc/irq` and `/proc/bus`
+/// bound read-only, which forbids a new proc mount in a child user namespace).
 pub fn wrap(
     profile: &Profile,
     host: &Host,
@@ -144,16 +162,11 @@ pub fn wrap(
     let user = sandbox_user(profile, host)?;
     let paths = StatePaths::of(profile);
     let home = host.home.clone();
-    let bwrap = host
-        .program("bwrap")
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "bwrap".into());
     plan.preflight.insert(
         0,
         Preflight::Program {
             name: "bwrap".into(),
-            install: "apt-get install bubblewrap socat (Fedora: dnf install bubblewrap socat)"
-                .into(),
+            install: "apt-get install bubblewrap (Fedora: dnf install bubblewrap)".into(),
         },
     );
     plan.preflight.insert(
@@ -163,111 +176,180 @@ pub fn wrap(
             install: "apt-get install socat (Claude Code's Bash sandbox needs it)".into(),
         },
     );
+    let program = |name: &str| {
+        host.program(name)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| name.to_owned())
+    };
 
-    let mut a = Args::default();
-    a.flag("--die-with-parent");
-    a.flag("--new-session");
+    // Claude Code installed somewhere the sandbox hides (`~/.local`, an npm prefix in the
+    // home, root's cache) is mounted read-only under /run/clp and run from there.
+    let mut relocated: Option<(PathBuf, PathBuf)> = None;
+    if let Some(first) = plan.argv.first_mut() {
+        let name = &profile.claude.command;
+        let target = host
+            .program_targets
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(&*first));
+        let hidden = target.starts_with(&home) || HIDDEN.iter().any(|h| target.starts_with(h));
+        if *first == crate::render::claude_program(profile, host) && target.is_absolute() && hidden
+        {
+            let root = install_root(&target);
+            let dest = Path::new(RELOCATED).join(root.file_name().unwrap_or_default());
+            let inside = match target.strip_prefix(&root) {
+                Ok(rel) if !rel.as_os_str().is_empty() => dest.join(rel),
+                _ => dest.clone(),
+            };
+            *first = inside.display().to_string();
+            relocated = Some((root, dest));
+        }
+    }
+
+    // The mounts both layers make, in order: later binds shadow earlier ones, so the
+    // read-only protections come last.
+    let mut shared: Vec<(&str, PathBuf, PathBuf)> = Vec::new();
+    shared.push(("--bind", paths.home.clone(), home.clone()));
+    plan.dirs.push(paths.home.clone());
+    shared.push(("--bind", paths.root.clone(), paths.root.clone()));
+    let config = &profile.isolation.config_dir;
+    if !config.starts_with(&paths.root) {
+        shared.push(("--bind", config.clone(), config.clone()));
+    }
+    if profile.isolation.main_config {
+        // The normal install at level B: its login state stays usable and refreshable.
+        let json = home.join(".claude.json");
+        shared.push(("--bind-try", json.clone(), json));
+    }
+    let ws = &profile.workspace.path;
+    shared.push(("--bind", ws.clone(), ws.clone()));
+    for p in &profile.workspace.writable {
+        shared.push(("--bind-try", p.clone(), p.clone()));
+    }
+    for p in &profile.workspace.read_only {
+        shared.push(("--ro-bind-try", p.clone(), p.clone()));
+    }
+    if profile.workspace.protect_git {
+        for p in [".git/hooks", ".git/config"] {
+            let p = ws.join(p);
+            shared.push(("--ro-bind-try", p.clone(), p));
+        }
+    }
+    if host.ide_dir_exists && !profile.isolation.main_config {
+        let ide = host.main_claude_dir().join("ide");
+        shared.push(("--ro-bind", ide, config.join("ide")));
+    }
+
+    let resolv = host
+        .resolv_conf
+        .as_ref()
+        .filter(|t| t.starts_with("/run") || t.starts_with("/var/run"));
+
+    // The normal-user layer (the only one when clp is not root).
+    let mut b = Args::default();
+    b.flag("--die-with-parent");
+    if !user.switch {
+        // Own session: no TIOCSTI into the terminal clp was started from. As root the
+        // first layer makes the session.
+        b.flag("--new-session");
+    }
+    b.flag("--unshare-all");
+    b.flag("--share-net");
+    b.flag("--cap-drop");
+    b.flag("ALL");
+    b.pair("--ro-bind", "/", "/");
+    b.one("--dev", "/dev");
+    b.one("--proc", "/proc");
+    for h in HIDDEN {
+        if Path::new(h) != home {
+            b.one("--tmpfs", h);
+        }
+    }
+    if let Some(t) = resolv {
+        b.pair("--ro-bind", t, t);
+    }
+    match (&relocated, user.switch) {
+        (Some(_), true) => b.pair("--ro-bind", RELOCATED, RELOCATED),
+        (Some((root, dest)), false) => {
+            b.perms_dir(RELOCATED);
+            b.pair("--ro-bind", root, dest);
+        }
+        (None, _) => {}
+    }
+    for (how, src, dst) in &shared {
+        if user.switch {
+            // Under the root layer everything is in place already: bind what that
+            // layer shows at each path (the IDE dir's source, for one, is hidden there).
+            b.pair(how, dst, dst);
+        } else {
+            b.pair(how, src, dst);
+        }
+    }
+    b.one("--chdir", ws);
+
+    let mut argv = Vec::new();
     if user.switch {
-        // As root without a user namespace (which would keep host uid 0): private
-        // namespaces, and only the two capabilities setpriv needs to drop to the user.
+        let mut r = Args::default();
+        r.flag("--die-with-parent");
+        r.flag("--new-session");
         for ns in [
             "--unshare-pid",
             "--unshare-ipc",
             "--unshare-uts",
             "--unshare-cgroup-try",
         ] {
-            a.flag(ns);
+            r.flag(ns);
         }
-        a.flag("--cap-drop");
-        a.flag("ALL");
-        a.flag("--cap-add");
-        a.flag("CAP_SETUID");
-        a.flag("--cap-add");
-        a.flag("CAP_SETGID");
-    } else {
-        a.flag("--unshare-all");
-        a.flag("--share-net");
-        a.flag("--cap-drop");
-        a.flag("ALL");
-    }
-    a.pair("--ro-bind", "/", "/");
-    a.one("--dev", "/dev");
-    a.one("--proc", "/proc");
-    a.one("--tmpfs", "/tmp");
-    a.one("--tmpfs", "/dev/shm");
-    a.one("--tmpfs", "/run");
-    if let Some(target) = &host.resolv_conf {
-        if target.starts_with("/run") || target.starts_with("/var/run") {
-            a.pair("--ro-bind", target, target);
+        r.flag("--cap-drop");
+        r.flag("ALL");
+        // setpriv needs SETUID/SETGID to change ids and SETPCAP to empty the bounding set.
+        for cap in ["CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"] {
+            r.flag("--cap-add");
+            r.flag(cap);
         }
-    }
-    // Other users' homes and root's.
-    for hidden in ["/home", "/root"] {
-        if Path::new(hidden) != home {
-            a.one("--tmpfs", hidden);
+        r.pair("--ro-bind", "/", "/");
+        // The inner layer mounts its own /proc; this one must not overmount parts of it.
+        r.pair("--bind", "/proc", "/proc");
+        r.one("--dev", "/dev");
+        r.perms_tmpfs("1777", "/tmp");
+        r.perms_tmpfs("1777", "/dev/shm");
+        for h in HIDDEN.iter().filter(|h| **h != "/tmp") {
+            if Path::new(h) != home {
+                r.one("--tmpfs", h);
+            }
         }
-    }
-    a.pair("--bind", &paths.home, &home);
-    plan.dirs.push(paths.home.clone());
-
-    // Claude Code's binary, when installed under the home the sandbox hides.
-    for (name, found) in &host.programs {
-        if name != &profile.claude.command && !profile.claude.command.ends_with(&format!("/{name}"))
-        {
-            continue;
+        if let Some(t) = resolv {
+            r.pair("--ro-bind", t, t);
         }
-        let target = host.program_targets.get(name).unwrap_or(found);
-        if target.starts_with(&home) {
-            let root = install_root(target);
-            a.pair("--ro-bind", &root, &root);
+        if let Some((root, dest)) = &relocated {
+            r.perms_dir(RELOCATED);
+            r.pair("--ro-bind", root, dest);
         }
-        if found.starts_with(&home) && found != target {
-            a.pair("--ro-bind", target, found);
+        let mut made: Vec<PathBuf> = Vec::new();
+        for (i, (how, src, dst)) in shared.iter().enumerate() {
+            // Mount points under a fresh tmpfs are created by root; make them
+            // traversable for the sandbox user. Never inside an earlier bind of a host
+            // dir (the profile's own home is fine): that would create directories on
+            // the host, a workspace's `.git` say.
+            for dir in mount_point_parents(dst, &home) {
+                if made.contains(&dir) {
+                    continue;
+                }
+                made.push(dir.clone());
+                let inside_host_dir = shared[..i]
+                    .iter()
+                    .any(|(_, s, d)| dir.starts_with(d) && *s != paths.home);
+                if !inside_host_dir {
+                    r.perms_dir(&dir);
+                }
+            }
+            r.pair(how, src, dst);
         }
-    }
-
-    // The profile's own dirs, then the workspace, then extra paths: later binds shadow
-    // earlier ones, so read-only protections come last.
-    a.pair("--bind", &paths.root, &paths.root);
-    let config = &profile.isolation.config_dir;
-    if !config.starts_with(&paths.root) {
-        a.pair("--bind", config, config);
-    }
-    if profile.isolation.main_config {
-        // The normal install at level B: its login state must stay usable.
-        let json = home.join(".claude.json");
-        a.pair("--bind-try", &json, &json);
-    }
-    let ws = &profile.workspace.path;
-    a.pair("--bind", ws, ws);
-    for p in &profile.workspace.writable {
-        a.pair("--bind-try", p, p);
-    }
-    for p in &profile.workspace.read_only {
-        a.pair("--ro-bind-try", p, p);
-    }
-    if profile.workspace.protect_git {
-        for p in [".git/hooks", ".git/config"] {
-            let p = ws.join(p);
-            a.pair("--ro-bind-try", &p, &p);
-        }
-    }
-    if host.ide_dir_exists && !profile.isolation.main_config {
-        let ide = host.main_claude_dir().join("ide");
-        a.pair("--ro-bind", &ide, config.join("ide"));
-    }
-    a.one("--chdir", ws);
-
-    let mut argv = vec![bwrap];
-    argv.extend(a.0);
-    argv.push("--".into());
-    if user.switch {
-        let setpriv = host
-            .program("setpriv")
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "setpriv".into());
+        argv.push(program("bwrap"));
+        argv.extend(r.0);
+        argv.push("--".into());
         argv.extend([
-            setpriv,
+            program("setpriv"),
             format!("--reuid={}", user.uid),
             format!("--regid={}", user.gid),
             "--clear-groups".into(),
@@ -278,10 +360,15 @@ pub fn wrap(
         ]);
         plan.owner = Some((user.uid, user.gid));
         plan.notes.push(format!(
-            "clp runs as root: the sandbox runs as uid {} gid {}, with no capabilities",
+            "clp runs as root: the sandbox runs as uid {} gid {} with no capabilities \
+             (a root bubblewrap sets up the mounts, then a user-namespace bubblewrap runs \
+             Claude Code)",
             user.uid, user.gid
         ));
     }
+    argv.push(program("bwrap"));
+    argv.extend(b.0);
+    argv.push("--".into());
     argv.extend(std::mem::take(&mut plan.argv));
     plan.argv = argv;
 
@@ -292,6 +379,27 @@ pub fn wrap(
             .into(),
     );
     Ok(plan)
+}
+
+/// The directories between a fresh tmpfs (or the home) and a mount point, outermost first.
+fn mount_point_parents(dst: &Path, home: &Path) -> Vec<PathBuf> {
+    let roots: Vec<&Path> = HIDDEN
+        .iter()
+        .map(Path::new)
+        .chain([home])
+        .filter(|r| dst.starts_with(r) && dst != *r)
+        .collect();
+    let Some(root) = roots.iter().max_by_key(|r| r.components().count()) else {
+        return Vec::new();
+    };
+    let mut dirs: Vec<PathBuf> = dst
+        .ancestors()
+        .skip(1)
+        .take_while(|a| a.starts_with(root) && a != root)
+        .map(Path::to_path_buf)
+        .collect();
+    dirs.reverse();
+    dirs
 }
 
 /// Inside the sandbox only chosen variables pass: no parent secrets.
@@ -321,6 +429,16 @@ fn install_root(target: &Path) -> PathBuf {
 struct Args(Vec<String>);
 
 impl Args {
+    fn perms_dir(&mut self, dir: impl AsRef<Path>) {
+        self.flag("--perms");
+        self.flag("0755");
+        self.one("--dir", dir);
+    }
+    fn perms_tmpfs(&mut self, mode: &str, dir: &str) {
+        self.flag("--perms");
+        self.flag(mode);
+        self.one("--tmpfs", dir);
+    }
     fn flag(&mut self, f: &str) {
         self.0.push(f.to_owned());
     }

@@ -9,3 +9,4 @@ mod common;
 mod corpus;
 mod level_a;
 mod profiles;
+mod sandbox;
