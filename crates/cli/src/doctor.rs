@@ -153,6 +153,12 @@ pub fn run(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
         }
     }
 
+    if let Some(p) = profile
+        .as_ref()
+        .filter(|p| p.isolation.level == Level::Sandbox)
+    {
+        nested_sandbox_check(&ctx, p, &mut report);
+    }
     if let Some(p) = &profile {
         backend_checks(&ctx, p, &mut report)?;
         if let Ok(plan) = render_use(p, &ctx.host, &[]) {
@@ -274,6 +280,70 @@ fn container_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) {
     }
 }
 
+/// Runs `argv` inside the profile's boundary (writing its files first), if bwrap exists.
+fn run_inside(ctx: &Ctx, profile: &Profile, argv: &[String]) -> Option<std::process::Output> {
+    ctx.host.program("bwrap")?;
+    let plan = render_run(profile, &ctx.host, argv).ok()?;
+    crate::launch::apply_plan(&plan).ok()?;
+    let env = plan.env.build(&ctx.host.env, &Default::default());
+    Command::new(&plan.argv[0])
+        .args(&plan.argv[1..])
+        .env_clear()
+        .envs(env)
+        .current_dir(&plan.cwd)
+        .stdin(Stdio::null())
+        .output()
+        .ok()
+}
+
+/// Claude Code's Bash sandbox is a bubblewrap with a user, pid and network namespace and
+/// a fresh /proc; check that one starts inside ours.
+fn nested_sandbox_check(ctx: &Ctx, profile: &Profile, report: &mut Report) {
+    let Some(bwrap) = ctx.host.program("bwrap") else {
+        return;
+    };
+    let argv: Vec<String> = [
+        &bwrap.display().to_string(),
+        "--ro-bind",
+        "/",
+        "/",
+        "--unshare-all",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--",
+        "true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    match run_inside(ctx, profile, &argv) {
+        Some(o) if o.status.success() => report.add(
+            Status::Ok,
+            "Claude Code's Bash sandbox can start inside the sandbox (nested bubblewrap works)",
+            None,
+        ),
+        Some(o) => report.add(
+            Status::Error,
+            format!(
+                "Claude Code's Bash sandbox cannot start inside the sandbox: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Some(
+                "every Bash command would fail (it never runs unsandboxed); check user \
+                 namespaces (above) and `clp run NAME -- bwrap --unshare-all --proc /proc true`"
+                    .into(),
+            ),
+        ),
+        None => report.add(
+            Status::Error,
+            "the sandbox itself does not start",
+            Some(format!("clp run {} -- true", profile.name)),
+        ),
+    }
+}
+
 fn backend_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) -> Result<(), Failure> {
     let Some(backend) = &profile.backend else {
         report.add(Status::Ok, "no custom backend (Anthropic's API)", None);
@@ -283,23 +353,12 @@ fn backend_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) -> Result<(
     // From inside the boundary when there is one: the same plan, running a probe.
     let inside = if profile.isolation.level == Level::Sandbox {
         let exe = std::env::current_exe().map_err(|e| Failure::Os(e.to_string()))?;
-        let exe = exe.display().to_string();
-        render_run(profile, &ctx.host, &[exe, "__probe".into(), url.clone()])
-            .ok()
-            .filter(|_| ctx.host.program("bwrap").is_some())
-            .and_then(|plan| {
-                crate::launch::apply_plan(&plan).ok()?;
-                let env = plan.env.build(&ctx.host.env, &Default::default());
-                let out = Command::new(&plan.argv[0])
-                    .args(&plan.argv[1..])
-                    .env_clear()
-                    .envs(env)
-                    .current_dir(&plan.cwd)
-                    .stdin(Stdio::null())
-                    .output()
-                    .ok()?;
-                Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-            })
+        run_inside(
+            ctx,
+            profile,
+            &[exe.display().to_string(), "__probe".into(), url.clone()],
+        )
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     } else {
         None
     };

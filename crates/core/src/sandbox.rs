@@ -182,30 +182,6 @@ pub fn wrap(
             .unwrap_or_else(|| name.to_owned())
     };
 
-    // Claude Code installed somewhere the sandbox hides (`~/.local`, an npm prefix in the
-    // home, root's cache) is mounted read-only under /run/clp and run from there.
-    let mut relocated: Option<(PathBuf, PathBuf)> = None;
-    if let Some(first) = plan.argv.first_mut() {
-        let name = &profile.claude.command;
-        let target = host
-            .program_targets
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| PathBuf::from(&*first));
-        let hidden = target.starts_with(&home) || HIDDEN.iter().any(|h| target.starts_with(h));
-        if *first == crate::render::claude_program(profile, host) && target.is_absolute() && hidden
-        {
-            let root = install_root(&target);
-            let dest = Path::new(RELOCATED).join(root.file_name().unwrap_or_default());
-            let inside = match target.strip_prefix(&root) {
-                Ok(rel) if !rel.as_os_str().is_empty() => dest.join(rel),
-                _ => dest.clone(),
-            };
-            *first = inside.display().to_string();
-            relocated = Some((root, dest));
-        }
-    }
-
     // The mounts both layers make, in order: later binds shadow earlier ones, so the
     // read-only protections come last.
     let mut shared: Vec<(&str, PathBuf, PathBuf)> = Vec::new();
@@ -238,6 +214,34 @@ pub fn wrap(
     if host.ide_dir_exists && !profile.isolation.main_config {
         let ide = host.main_claude_dir().join("ide");
         shared.push(("--ro-bind", ide, config.join("ide")));
+    }
+
+    // A program installed somewhere the sandbox hides (Claude Code in `~/.local` or an
+    // npm prefix in the home, clp itself in `~/.cargo/bin` for `doctor`) is mounted
+    // read-only under /run/clp and run from there.
+    let mut relocated: Option<(PathBuf, PathBuf)> = None;
+    if let Some(first) = plan.argv.first_mut() {
+        let is_claude = *first == crate::render::claude_program(profile, host);
+        let target = host
+            .program_targets
+            .get(&profile.claude.command)
+            .filter(|_| is_claude)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(&*first));
+        let hidden = target.starts_with(&home) || HIDDEN.iter().any(|h| target.starts_with(h));
+        let bound = shared
+            .iter()
+            .any(|(_, _, dst)| Path::new(&*first).starts_with(dst));
+        if target.is_absolute() && hidden && !bound {
+            let root = install_root(&target);
+            let dest = Path::new(RELOCATED).join(root.file_name().unwrap_or_default());
+            let inside = match target.strip_prefix(&root) {
+                Ok(rel) if !rel.as_os_str().is_empty() => dest.join(rel),
+                _ => dest.clone(),
+            };
+            *first = inside.display().to_string();
+            relocated = Some((root, dest));
+        }
     }
 
     let resolv = host

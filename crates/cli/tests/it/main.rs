@@ -9,4 +9,5 @@ mod common;
 mod corpus;
 mod level_a;
 mod profiles;
+mod render;
 mod sandbox;

@@ -668,3 +668,47 @@ fn print_mode_through_the_sandbox_as_root() {
 fn print_mode_through_the_sandbox_as_user() {
     print_mode(As::User);
 }
+
+/// `clp doctor` checks the backend and Claude Code's nested sandbox from inside the
+/// boundary, and fails with exit 2 when the backend is down.
+fn doctor(mode: As) {
+    let Some(user) = ready(mode) else { return };
+    let Some(claude) = common::claude() else {
+        return;
+    };
+    let backend = Backend::start(Config::default()).unwrap();
+    let mut b = Box::new(mode, user, backend);
+    let claude = shared_copy(&claude, "claude");
+    b.path_var = format!(
+        "{}:/usr/local/bin:/usr/bin:/bin",
+        claude.parent().unwrap().display()
+    );
+    let out = b.clp(&["doctor", "box"]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}{stderr}");
+    assert!(stdout.contains("nested bubblewrap works"), "{stdout}");
+    assert!(
+        stdout.contains("ready (from inside the sandbox)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("backend serves `glm-flash-q4`"), "{stdout}");
+
+    b.backend.stop();
+    let out = b.clp(&["doctor", "box"]).output().unwrap();
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("unreachable (from inside the sandbox)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn doctor_looks_from_inside_the_sandbox_as_root() {
+    doctor(As::Root);
+}
+
+#[test]
+fn doctor_looks_from_inside_the_sandbox_as_user() {
+    doctor(As::User);
+}

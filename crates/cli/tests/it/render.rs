@@ -1,0 +1,84 @@
+//! `clp render`: the files a dotfiles repo snapshots, stable across machines with
+//! `--portable`; and `--dry-run`, which writes nothing.
+
+use crate::common::{text, Env};
+
+#[test]
+fn render_out_writes_settings_env_and_argv() {
+    let env = Env::new();
+    let out_dir = env.dir.path().join("rendered");
+    let out = env.run(&["render", "local-env", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["argv", "env", "settings.json"]);
+    let settings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("settings.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        settings["env"]["ANTHROPIC_BASE_URL"],
+        "http://127.0.0.1:8080"
+    );
+    assert_eq!(settings["permissions"]["ask"][0], "Bash");
+    let env_file = std::fs::read_to_string(out_dir.join("env")).unwrap();
+    let vars: Vec<&str> = env_file.lines().filter(|l| !l.starts_with('#')).collect();
+    let mut sorted = vars.clone();
+    sorted.sort();
+    assert_eq!(vars, sorted, "env is sorted");
+    assert!(vars.contains(&"ANTHROPIC_AUTH_TOKEN=llamacpp"));
+    assert!(vars.contains(&"ANTHROPIC_API_KEY="));
+    // Rendering writes nothing else: no state dir appears.
+    assert!(!env.home.join(".local/state/clp").exists());
+}
+
+#[test]
+fn portable_renders_are_identical_across_machines() {
+    let render = |env: &Env, name: &str| {
+        let out = env.run(&[
+            "--set",
+            "isolation.user=nobody",
+            "render",
+            name,
+            "--portable",
+        ]);
+        assert!(out.status.success(), "{}", text(&out).1);
+        // The test homes live in random temp dirs (`/tmp/clp-it-XXXXXX/home`), whose parent
+        // shows up as a mount point to create; a real `/home/NAME` needs none.
+        let tmp = env.dir.path().display().to_string();
+        text(&out).0.replace(&tmp, "/tmp/clp-it-XXXXXX")
+    };
+    let (a, b) = (Env::new(), Env::new());
+    for name in ["local-env", "local-glm", "local-container", "oauth"] {
+        let (ra, rb) = (render(&a, name), render(&b, name));
+        assert_eq!(ra, rb, "{name} differs between two homes");
+        assert!(!ra.contains(&a.home.display().to_string()), "{name}: {ra}");
+        assert!(ra.contains("{state}") || name == "oauth", "{name}: {ra}");
+    }
+}
+
+#[test]
+fn render_json_is_the_plan() {
+    let env = Env::new();
+    let out = env.run(&["render", "local-env", "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["profile"], "local-env");
+    assert_eq!(plan["level"], "env");
+    assert_eq!(plan["env"]["set"]["ANTHROPIC_MODEL"], "glm-flash-q4");
+    assert!(plan["argv"][1] == "--settings");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_writes_nothing() {
+    let env = Env::new();
+    let before = env.snapshot_tree();
+    let out = env.run(&["use", "local-env", "--dry-run", "--", "-p", "hi"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("==== argv ====\n"), "{stdout}");
+    assert!(stdout.ends_with("==== preflight ====\nhealth GET http://127.0.0.1:8080/health (wait 0s)\nmodel  GET http://127.0.0.1:8080/v1/models lists `glm-flash-q4`\n"), "{stdout}");
+    assert!(stdout.contains("\n-p\nhi\n"), "{stdout}");
+    assert_eq!(before, env.snapshot_tree());
+}
