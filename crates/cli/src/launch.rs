@@ -13,7 +13,7 @@ use clp_core::probe::{self, Health};
 use clp_core::render::{
     plan_text, portable, render_files, render_run, render_use, LaunchPlan, Preflight, WritePolicy,
 };
-use clp_core::resolve::Secret;
+use clp_core::resolve::{Secret, Switch};
 
 use crate::args::{Format, GlobalArgs, LaunchOpts, RenderArgs, RunArgs, UseArgs};
 use crate::cmd::Ctx;
@@ -136,73 +136,167 @@ fn check_programs(ctx: &Ctx, plan: &LaunchPlan) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Probes the backend: waits while it loads, fails when it is down, warns when the model
-/// is not served.
+/// Probes the backend: asks it to switch models when the profile says how, waits while
+/// it loads (or is not up yet) for up to `backend.wait` seconds with a progress line,
+/// fails when it stays down, and warns (or, after a switch, waits) when the profile's
+/// model is not served.
 fn preflight(plan: &LaunchPlan) -> Result<(), Failure> {
     let skip = "or skip this check with `--no-check`";
+    let mut progress = Progress::default();
+    let mut deadline = Instant::now();
     for p in &plan.preflight {
         match p {
+            Preflight::Switch { switch } => switch_model(switch)?,
             Preflight::Health { url, wait } => {
-                let start = Instant::now();
-                let mut announced = false;
+                deadline = Instant::now() + Duration::from_secs((*wait).into());
                 loop {
-                    match probe::health(url, Duration::from_secs(2)) {
+                    let state = probe::health(url, Duration::from_secs(2));
+                    let waiting = match &state {
                         Health::Ready => break,
-                        Health::Loading
-                            if start.elapsed() < Duration::from_secs((*wait).into()) =>
-                        {
-                            if !announced {
-                                eprint!("waiting for the backend to load its model ({url})");
-                                announced = true;
-                            } else {
-                                eprint!(".");
-                            }
-                            let _ = std::io::stderr().flush();
+                        Health::Loading => "loading its model",
+                        Health::Unreachable(_) => "not answering yet",
+                        Health::Status(_) => "",
+                    };
+                    if !waiting.is_empty() && Instant::now() < deadline {
+                        progress.tick(&format!("waiting for the backend at `{url}` ({waiting})"));
+                        std::thread::sleep(Duration::from_millis(500));
+                        continue;
+                    }
+                    progress.done("");
+                    let waited = if *wait > 0 {
+                        format!(" after waiting {wait}s")
+                    } else {
+                        String::new()
+                    };
+                    return Err(match state {
+                        Health::Loading => Failure::user(
+                            format!("the backend at `{url}` is still loading its model{waited}"),
+                            Some(format!(
+                                "wait and retry, set `backend.wait` to the seconds to wait, {skip}"
+                            )),
+                        ),
+                        Health::Status(code) => Failure::user(
+                            format!("the backend at `{url}` answered HTTP {code}"),
+                            Some(format!("check the server's log, {skip}")),
+                        ),
+                        Health::Unreachable(why) => Failure::user(
+                            format!("the backend at `{url}` is unreachable{waited}: {why}"),
+                            Some(format!(
+                                "start llama-server (or fix `backend.url`), set `backend.wait` to \
+                                 wait for it, {skip}"
+                            )),
+                        ),
+                        Health::Ready => unreachable!("handled above"),
+                    });
+                }
+                progress.done(" ready");
+            }
+            Preflight::Model {
+                url,
+                model,
+                required,
+            } => {
+                loop {
+                    match probe::models(url, Duration::from_secs(2)) {
+                        Ok(ids) if ids.iter().any(|i| i == model) => {
+                            progress.done(" ready");
+                            break;
+                        }
+                        _ if *required && Instant::now() < deadline => {
+                            progress.tick(&format!("waiting for the backend to serve `{model}`"));
                             std::thread::sleep(Duration::from_millis(500));
                         }
-                        Health::Loading => {
-                            if announced {
-                                eprintln!();
-                            }
-                            return Err(Failure::user(
-                                format!("the backend at `{url}` is still loading its model"),
-                                Some(format!(
-                                    "wait and retry, set `backend.wait` to the seconds to wait, {skip}"
-                                )),
+                        Ok(ids) => {
+                            progress.done("");
+                            let served = if ids.is_empty() {
+                                "nothing".into()
+                            } else {
+                                ids.join(", ")
+                            };
+                            if *required {
+                                return Err(Failure::user(
+                                format!("the backend did not switch to `{model}`; it serves: {served}"),
+                                Some(format!("check `backend.switch`, raise `backend.wait`, {skip}")),
                             ));
+                            }
+                            eprintln!(
+                            "warning: the backend does not list the model `{model}`; it serves: {served}\n  \
+                             hint: model names must match llama-server's `--alias`"
+                        );
+                            break;
                         }
-                        Health::Status(code) => {
-                            return Err(Failure::user(
-                                format!("the backend at `{url}` answered HTTP {code}"),
-                                Some(format!("check the server's log, {skip}")),
-                            ))
-                        }
-                        Health::Unreachable(why) => {
-                            return Err(Failure::user(
-                                format!("the backend at `{url}` is unreachable: {why}"),
-                                Some(format!("start llama-server (or fix `backend.url`), {skip}")),
-                            ))
+                        Err(e) => {
+                            progress.done("");
+                            if *required {
+                                return Err(Failure::user(
+                                    format!("cannot list the backend's models at `{url}`: {e}"),
+                                    Some(skip.into()),
+                                ));
+                            }
+                            eprintln!("warning: cannot list the backend's models at `{url}`: {e}");
+                            break;
                         }
                     }
-                }
-                if announced {
-                    eprintln!(" ready");
                 }
             }
-            Preflight::Model { url, model } => match probe::models(url, Duration::from_secs(2)) {
-                Ok(ids) if ids.iter().any(|i| i == model) => {}
-                Ok(ids) => eprintln!(
-                    "warning: the backend does not list the model `{model}`; it serves: {}\n  \
-                     hint: model names must match llama-server's `--alias`",
-                    if ids.is_empty() {
-                        "nothing".into()
-                    } else {
-                        ids.join(", ")
-                    }
-                ),
-                Err(e) => eprintln!("warning: cannot list the backend's models at `{url}`: {e}"),
-            },
             Preflight::Program { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// One line on stderr that grows a dot per tick while clp waits.
+#[derive(Default)]
+struct Progress {
+    shown: Option<String>,
+}
+
+impl Progress {
+    fn tick(&mut self, what: &str) {
+        if self.shown.as_deref() != Some(what) {
+            if self.shown.is_some() {
+                eprintln!();
+            }
+            eprint!("{what} ");
+            self.shown = Some(what.to_owned());
+        } else {
+            eprint!(".");
+        }
+        let _ = std::io::stderr().flush();
+    }
+
+    fn done(&mut self, end: &str) {
+        if self.shown.take().is_some() {
+            eprintln!("{end}");
+        }
+    }
+}
+
+/// Asks the backend to serve the profile's model.
+fn switch_model(switch: &Switch) -> Result<(), Failure> {
+    match switch {
+        Switch::Command(cmd) => {
+            eprintln!("switching the backend's model: {cmd}");
+            let status = std::process::Command::new("sh")
+                .args(["-c", cmd])
+                .stdin(std::process::Stdio::null())
+                .status()
+                .map_err(|e| Failure::Os(format!("cannot run `{cmd}`: {e}")))?;
+            if !status.success() {
+                return Err(Failure::user(
+                    format!("the switch command `{cmd}` failed ({status})"),
+                    Some("fix `backend.switch.command`, or skip with `--no-check`".into()),
+                ));
+            }
+        }
+        Switch::Request { method, url, body } => {
+            eprintln!("switching the backend's model: {method} {url}");
+            probe::request(method, url, body.as_deref(), Duration::from_secs(30)).map_err(|e| {
+                Failure::user(
+                    format!("the switch request {method} `{url}` failed: {e}"),
+                    Some("fix `backend.switch`, or skip with `--no-check`".into()),
+                )
+            })?;
         }
     }
     Ok(())

@@ -164,11 +164,55 @@ pub struct RawBackend {
     /// Probe the backend before launch. Default: `true` for a loopback URL, `false` otherwise.
     pub check: Option<bool>,
 
-    /// Seconds to wait for a loading backend (503 from the health path) before giving up.
+    /// Seconds to wait for the backend to be ready (up, health 200, and with `switch`,
+    /// serving the profile's model) before giving up.
     ///
-    /// Default: `0` (fail at once with a hint).
+    /// Default: `0` (fail at once with a hint), or `120` when `switch` is set.
     #[schemars(range(max = 3600))]
     pub wait: Option<u32>,
+
+    /// How to ask the server for the profile's model before launch (a llama-server
+    /// behind a model manager, say); clp then waits until the model is listed.
+    ///
+    /// Give `command`, or `url` (with `method` and `body`).
+    ///
+    /// Example: `switch = { url = "/models/load", body = '{"model": "glm-flash-q4"}' }`
+    pub switch: Option<RawSwitch>,
+}
+
+/// A request that makes the backend serve the profile's model.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawSwitch {
+    /// Shell command to run; it must exit 0.
+    ///
+    /// Example: `command = "llama-swap-ctl load glm-flash-q4"`
+    #[schemars(length(min = 1))]
+    pub command: Option<String>,
+
+    /// URL to request: absolute, or a path on the backend.
+    ///
+    /// Example: `url = "http://127.0.0.1:8081/switch"`
+    #[schemars(length(min = 1))]
+    pub url: Option<String>,
+
+    /// HTTP method. Default: `POST`.
+    pub method: Option<HttpMethod>,
+
+    /// Request body, sent as `application/json` when it parses as JSON.
+    pub body: Option<String>,
+}
+
+/// HTTP method of a switch request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
 }
 
 /// Model names sent to the backend.

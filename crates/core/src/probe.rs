@@ -106,3 +106,39 @@ pub fn server_build(base_url: &str, timeout: Duration) -> Option<String> {
         None => format!("llama.cpp {build}"),
     })
 }
+
+/// Sends `method url` with an optional body (JSON when it parses as JSON); any 2xx is
+/// success.
+pub fn request(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let agent = agent(timeout);
+    let body = body.unwrap_or_default();
+    let json = serde_json::from_str::<Value>(body).is_ok();
+    let content_type = if json {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    let resp = match method {
+        "GET" => agent.get(url).call(),
+        "PUT" => agent
+            .put(url)
+            .header("content-type", content_type)
+            .send(body),
+        _ => agent
+            .post(url)
+            .header("content-type", content_type)
+            .send(body),
+    }
+    .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}

@@ -141,12 +141,20 @@ pub enum Preflight {
         /// Seconds to wait while loading.
         wait: u32,
     },
-    /// `GET url` lists models; warn when `model` is not among them.
+    /// Ask the backend to serve the profile's model (before waiting for it).
+    Switch {
+        /// How.
+        switch: crate::resolve::Switch,
+    },
+    /// `GET url` lists models; warn when `model` is not among them, or, when `required`
+    /// (after a switch), wait for it as long as the health check waits.
     Model {
         /// Full URL of the models path.
         url: String,
         /// The model the profile asks for.
         model: String,
+        /// Wait for the model instead of warning.
+        required: bool,
     },
     /// A program must be installed.
     Program {
@@ -338,14 +346,24 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
 fn preflight(profile: &Profile) -> Vec<Preflight> {
     let mut checks = Vec::new();
     if let Some(backend) = profile.backend.as_ref().filter(|b| b.check) {
+        if let Some(switch) = &backend.switch {
+            checks.push(Preflight::Switch {
+                switch: switch.clone(),
+            });
+        }
         checks.push(Preflight::Health {
             url: format!("{}{}", backend.url, backend.health),
             wait: backend.wait,
         });
-        if let (Some(models), Some(model)) = (&backend.models, &profile.model.default) {
+        let models = backend
+            .models
+            .clone()
+            .or_else(|| backend.switch.as_ref().map(|_| "/v1/models".to_owned()));
+        if let (Some(models), Some(model)) = (models, &profile.model.default) {
             checks.push(Preflight::Model {
                 url: format!("{}{}", backend.url, models),
                 model: model.clone(),
+                required: backend.switch.is_some(),
             });
         }
     }
@@ -719,7 +737,21 @@ pub fn plan_text(plan: &LaunchPlan) -> String {
         for p in &plan.preflight {
             text.push_str(&match p {
                 Preflight::Health { url, wait } => format!("health GET {url} (wait {wait}s)\n"),
-                Preflight::Model { url, model } => format!("model  GET {url} lists `{model}`\n"),
+                Preflight::Switch { switch } => match switch {
+                    crate::resolve::Switch::Command(c) => format!("switch `{c}`\n"),
+                    crate::resolve::Switch::Request { method, url, body } => format!(
+                        "switch {method} {url}{}\n",
+                        body.as_ref().map(|b| format!(" {b}")).unwrap_or_default()
+                    ),
+                },
+                Preflight::Model {
+                    url,
+                    model,
+                    required,
+                } => format!(
+                    "model  GET {url} lists `{model}`{}\n",
+                    if *required { " (wait for it)" } else { "" }
+                ),
                 Preflight::Program { name, install } => {
                     format!("needs  {name} (install: {install})\n")
                 }

@@ -13,8 +13,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::host::Host;
 use crate::load::Loaded;
 use crate::model::{
-    AuthMode, Engine, Level, NetworkMode, RawAuth, RawBackend, RawClaude, RawContainer,
-    RawIsolation, RawModel, RawNetwork, RawPermissions, RawProfile, RawWorkspace,
+    AuthMode, Engine, HttpMethod, Level, NetworkMode, RawAuth, RawBackend, RawClaude, RawContainer,
+    RawIsolation, RawModel, RawNetwork, RawPermissions, RawProfile, RawSwitch, RawWorkspace,
 };
 
 /// A profile ready to render.
@@ -99,6 +99,25 @@ pub struct Backend {
     pub local: bool,
     /// `host:port` of the URL, for network rules.
     pub host_port: String,
+    /// How to make the backend serve the profile's model.
+    pub switch: Option<Switch>,
+}
+
+/// How to make the backend serve the profile's model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Switch {
+    /// A shell command.
+    Command(String),
+    /// An HTTP request.
+    Request {
+        /// `GET`, `POST` or `PUT`.
+        method: String,
+        /// Absolute URL.
+        url: String,
+        /// Body, if any.
+        body: Option<String>,
+    },
 }
 
 /// Model names; `None` leaves Claude Code's choice alone.
@@ -520,8 +539,35 @@ fn resolve_backend(raw: RawBackend) -> Option<Backend> {
         models,
         check,
         wait,
+        switch,
     } = raw;
     let url = url?.trim_end_matches('/').to_owned();
+    let switch = switch.and_then(|s| {
+        let RawSwitch {
+            command,
+            url: target,
+            method,
+            body,
+        } = s;
+        match (command, target) {
+            (Some(c), _) => Some(Switch::Command(c)),
+            (None, Some(t)) => Some(Switch::Request {
+                method: match method.unwrap_or(HttpMethod::Post) {
+                    HttpMethod::Get => "GET",
+                    HttpMethod::Post => "POST",
+                    HttpMethod::Put => "PUT",
+                }
+                .into(),
+                url: if t.starts_with('/') {
+                    format!("{url}{t}")
+                } else {
+                    t
+                },
+                body,
+            }),
+            (None, None) => None,
+        }
+    });
     let parsed = url::Url::parse(&url).ok();
     let host = parsed
         .as_ref()
@@ -536,8 +582,9 @@ fn resolve_backend(raw: RawBackend) -> Option<Backend> {
     Some(Backend {
         health: health.unwrap_or_else(|| "/health".into()),
         models,
-        check: check.unwrap_or(local),
-        wait: wait.unwrap_or(0),
+        check: check.unwrap_or(local) || switch.is_some(),
+        wait: wait.unwrap_or(if switch.is_some() { 120 } else { 0 }),
+        switch,
         local,
         host_port: format!("{host}:{port}"),
         url,

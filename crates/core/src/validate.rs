@@ -379,6 +379,36 @@ fn rules(value: &Value, ok: &dyn Fn(&[Seg]) -> bool, out: &mut Vec<(Vec<Seg>, Pa
         }
     }
 
+    if let Some(Value::Object(switch)) = get("backend.switch") {
+        let (command, url) = (switch.contains_key("command"), switch.contains_key("url"));
+        if command == url {
+            push(
+                out,
+                "backend.switch",
+                Diagnostic::new(
+                    "backend.switch",
+                    if command {
+                        "give `command` or `url`, not both"
+                    } else {
+                        "give `command` or `url`"
+                    },
+                )
+                .with_hint(
+                    "e.g. `switch = { url = \"/models/load\", body = '{\"model\": \"m\"}' }`",
+                ),
+            );
+        } else if command && (switch.contains_key("method") || switch.contains_key("body")) {
+            push(
+                out,
+                "backend.switch",
+                Diagnostic::new(
+                    "backend.switch",
+                    "`method` and `body` go with `url`, not `command`",
+                ),
+            );
+        }
+    }
+
     let mode = get("auth.mode").and_then(Value::as_str);
     let has = |k: &str| get(k).is_some();
     if let Some(token) = get("auth.token").and_then(Value::as_str) {

@@ -5,6 +5,7 @@
 //! find it through `common::require`, which skips with a message when it is missing and
 //! fails instead when `CLP_REQUIRE_ALL=1` (set by `.ci/run`).
 
+mod backend;
 mod common;
 mod corpus;
 mod level_a;
