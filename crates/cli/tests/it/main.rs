@@ -9,6 +9,7 @@ mod backend;
 mod common;
 mod corpus;
 mod level_a;
+mod llama;
 mod profiles;
 mod render;
 mod sandbox;

@@ -89,7 +89,7 @@ fn shared_bin_dir() -> &'static Path {
     })
 }
 
-fn shared_copy(src: &Path, name: &str) -> PathBuf {
+pub fn shared_copy(src: &Path, name: &str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dest = shared_bin_dir().join(name);
@@ -111,7 +111,9 @@ pub struct Box {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
     pub project: PathBuf,
+    /// The test server, when the box talks to one (not for llama-server boxes).
     pub backend: Backend,
+    pub url: String,
     pub clp: PathBuf,
     pub path_var: String,
     pub extra_env: Vec<(String, String)>,
@@ -120,6 +122,12 @@ pub struct Box {
 
 impl Box {
     pub fn new(mode: As, user: TestUser, backend: Backend) -> Box {
+        let url = backend.url();
+        Box::with_url(mode, user, backend, url)
+    }
+
+    /// A box whose profile talks to `url` (another server than `backend`).
+    pub fn with_url(mode: As, user: TestUser, backend: Backend, url: String) -> Box {
         let dir = tempfile::Builder::new()
             .prefix("clp-it-b-")
             .tempdir()
@@ -141,6 +149,7 @@ impl Box {
             home,
             project,
             backend,
+            url,
         };
         b.write(
             ".ssh/id_rsa",
@@ -172,7 +181,7 @@ impl Box {
             "box",
             &format!(
                 "extends = \"local-glm\"\n[backend]\nurl = \"{}\"\n[workspace]\npath = \"~/project\"\n",
-                b.backend.url()
+                b.url
             ),
         );
         // Home owned by whoever runs clp; the workspace by the sandbox user.
@@ -529,7 +538,7 @@ fn real_client_in_tmux(mode: As) {
     let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
     let screen = || text(&tmux(&["capture-pane", "-p", "-t", &session])).0;
     let wait_for = |needle: &str| -> String {
-        for _ in 0..120 {
+        for _ in 0..240 {
             let s = screen();
             if s.contains(needle) {
                 return s;
@@ -572,7 +581,10 @@ fn real_client_in_tmux(mode: As) {
             "{mode:?}: the approval was not taken:\n{}",
             screen()
         );
-        let done = wait_for("runtime=");
+        // `runtime=` alone also matches the command's echo on screen: wait for the
+        // result, then for the inner sandbox's marker in it.
+        wait_for("TOOL_RESULT:");
+        let done = wait_for("runtime=1");
         assert!(
             done.contains("/tmp/outside.txt: Read-only file system"),
             "{mode:?}: {done}"
@@ -625,19 +637,25 @@ fn real_client_inside_the_sandbox_as_user() {
     real_client_in_tmux(As::User);
 }
 
-/// `clp use local-glm -- -p` end to end: the answer comes back through both sandboxes.
-fn print_mode(mode: As) {
-    let Some(user) = ready(mode) else { return };
-    let Some(claude) = common::claude() else {
-        return;
-    };
-    let backend = Backend::start(Config::default()).unwrap();
-    let mut b = Box::new(mode, user, backend);
-    let claude = shared_copy(&claude, "claude");
+/// A box whose PATH finds the real Claude Code (copied where the test user can run it),
+/// talking to `url` or else to `backend`; `None` when a component is missing.
+pub fn box_with_claude(mode: As, backend: Backend, url: Option<String>) -> Option<Box> {
+    let user = ready(mode)?;
+    let claude = shared_copy(&common::claude()?, "claude");
+    let url = url.unwrap_or_else(|| backend.url());
+    let mut b = Box::with_url(mode, user, backend, url);
     b.path_var = format!(
         "{}:/usr/local/bin:/usr/bin:/bin",
         claude.parent().unwrap().display()
     );
+    Some(b)
+}
+
+/// `clp use local-glm -- -p` end to end: the answer comes back through both sandboxes.
+fn print_mode(mode: As) {
+    let Some(b) = box_with_claude(mode, Backend::start(Config::default()).unwrap(), None) else {
+        return;
+    };
     let before = tree(&b.home);
     let out = b
         .clp(&["use", "box", "--", "-p", "say pong"])
@@ -672,17 +690,10 @@ fn print_mode_through_the_sandbox_as_user() {
 /// `clp doctor` checks the backend and Claude Code's nested sandbox from inside the
 /// boundary, and fails with exit 2 when the backend is down.
 fn doctor(mode: As) {
-    let Some(user) = ready(mode) else { return };
-    let Some(claude) = common::claude() else {
+    let Some(mut b) = box_with_claude(mode, Backend::start(Config::default()).unwrap(), None)
+    else {
         return;
     };
-    let backend = Backend::start(Config::default()).unwrap();
-    let mut b = Box::new(mode, user, backend);
-    let claude = shared_copy(&claude, "claude");
-    b.path_var = format!(
-        "{}:/usr/local/bin:/usr/bin:/bin",
-        claude.parent().unwrap().display()
-    );
     let out = b.clp(&["doctor", "box"]).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}{stderr}");
