@@ -312,6 +312,22 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         notes: Vec::new(),
         owner: None,
     };
+    if profile.network.mode != NetworkMode::Open {
+        // Said plainly: only Bash is filtered today.
+        plan.notes.push(format!(
+            "network.mode `{}` is enforced for Bash commands by Claude Code's own sandbox \
+             (allowed: the backend{}); the Claude Code process itself is not network-filtered",
+            match profile.network.mode {
+                NetworkMode::Allowlist => "allowlist",
+                _ => "offline",
+            },
+            if profile.network.mode == NetworkMode::Allowlist && !profile.network.allow.is_empty() {
+                format!(", {}", profile.network.allow.join(", "))
+            } else {
+                String::new()
+            }
+        ));
+    }
     let settings = render_settings(profile);
     let oauth_plain = profile.is_oauth() && profile.isolation.level == Level::Env;
     if !oauth_plain || settings.len() > 1 {
