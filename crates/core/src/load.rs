@@ -248,8 +248,7 @@ impl Catalog {
             chain.push(layer);
         }
         for o in overrides {
-            for (path, _, d) in check_value(&o.as_layer_value()) {
-                let _ = path;
+            for (_, _, d) in check_value(&o.as_layer_value()) {
                 diagnostics.push(Diagnostic {
                     origin: format!("--set {}", o.raw),
                     ..d

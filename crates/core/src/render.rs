@@ -303,7 +303,7 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         profile: profile.name.clone(),
         level: profile.isolation.level,
         argv: Vec::new(),
-        env: render_env(profile, host, &paths),
+        env: render_env(profile, &paths),
         cwd: profile.workspace.path.clone(),
         dirs: Vec::new(),
         files: Vec::new(),
@@ -387,8 +387,7 @@ fn preflight(profile: &Profile) -> Vec<Preflight> {
 }
 
 /// The child's environment.
-fn render_env(profile: &Profile, host: &Host, paths: &StatePaths) -> EnvPlan {
-    let _ = host;
+fn render_env(profile: &Profile, paths: &StatePaths) -> EnvPlan {
     let mut env = EnvPlan {
         inherit: true,
         unset: Vec::new(),
