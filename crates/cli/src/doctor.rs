@@ -240,7 +240,11 @@ fn container_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) {
         report.add(
             Status::Error,
             format!("`{engine}` not found"),
-            Some(format!("apt-get install {engine}")),
+            Some(if engine == "docker" {
+                "apt-get install docker.io (Debian/Ubuntu)".into()
+            } else {
+                "apt-get install podman runc".into()
+            }),
         );
         return;
     };

@@ -304,29 +304,48 @@ fn switch_model(switch: &Switch) -> Result<(), Failure> {
 
 /// Creates the plan's dirs, files and links (atomically; unchanged files untouched).
 pub fn apply_plan(plan: &LaunchPlan) -> Result<(), Failure> {
+    // As root the plan's dirs belong to the sandbox user, who may have planted a symlink
+    // in them from inside the boundary: never follow one when handing a path over.
     let chown = |path: &std::path::Path| -> Result<(), Failure> {
-        if let Some((uid, gid)) = plan.owner {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
-                Failure::Os(format!(
-                    "cannot hand `{}` to uid {uid}: {e}",
+        let Some((uid, gid)) = plan.owner else {
+            return Ok(());
+        };
+        if path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(Failure::user(
+                format!(
+                    "`{}` is a symbolic link; clp will not hand it to uid {uid}",
                     path.display()
-                ))
-            })?;
+                ),
+                Some("remove it (it may have been planted from inside the boundary)".into()),
+            ));
         }
-        Ok(())
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(|e| {
+            Failure::Os(format!(
+                "cannot hand `{}` to uid {uid}: {e}",
+                path.display()
+            ))
+        })
     };
     for d in &plan.dirs {
         apply::create_dir(d, 0o700)?;
         chown(d)?;
     }
     for f in &plan.files {
-        match f.policy {
-            WritePolicy::Replace => apply::write_atomic(&f.path, f.contents.as_bytes(), f.mode)?,
+        let created = match f.policy {
+            WritePolicy::Replace => {
+                apply::write_atomic(&f.path, f.contents.as_bytes(), f.mode)?;
+                true
+            }
             WritePolicy::CreateIfMissing => {
                 apply::create_new(&f.path, f.contents.as_bytes(), f.mode)?
             }
         };
-        chown(&f.path)?;
+        if created {
+            chown(&f.path)?;
+        }
     }
     for l in &plan.links {
         apply::symlink_new(&l.target, &l.link)?;

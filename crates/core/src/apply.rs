@@ -74,8 +74,16 @@ pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, Write
 
 /// Creates a directory and its parents with `mode` for the ones it creates.
 pub fn create_dir(path: &Path, mode: u32) -> Result<(), WriteError> {
-    if path.is_dir() {
-        return Ok(());
+    match path.symlink_metadata() {
+        Ok(m) if m.is_dir() => return Ok(()),
+        // A symlink (or file) where a directory belongs is never followed.
+        Ok(_) => {
+            return Err(err(path)(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists and is not a directory (a symbolic link?)",
+            )))
+        }
+        Err(_) => {}
     }
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -7,10 +7,11 @@
 //! as values in argv, where `ps` would show them.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use crate::host::Host;
-use crate::model::Engine;
-use crate::render::{LaunchPlan, PlannedFile, Preflight, RenderError, StatePaths, WritePolicy};
+use crate::model::{Engine, NetworkMode};
+use crate::render::{LaunchPlan, Preflight, RenderError, StatePaths};
 use crate::resolve::Profile;
 use crate::sandbox::{sandbox_user, PASS};
 
@@ -24,12 +25,25 @@ pub fn engine(profile: &Profile, host: &Host) -> Engine {
     }
 }
 
-/// Engine settings clp uses for rootful Podman: runc (crun fails on hybrid cgroups here)
-/// and explicit ulimits (the default `nofile` cannot be set in some nested setups).
-pub const ROOT_CONTAINERS_CONF: &str = "[containers]\n\
-default_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n\n\
-[engine]\n\
-runtime = \"runc\"\n";
+/// Flags rootful Podman needs on some hosts, rendered into argv rather than a
+/// `CONTAINERS_CONF` file: a file in the profile's state dir would be owned by (and
+/// mounted writable for) the unprivileged user the container runs as, who could then
+/// point root's Podman at a runtime of their choosing. Explicit ulimits, because Podman's
+/// rootful defaults (`nofile` 1048576) cannot always be set ("error setting rlimit type
+/// 7"); runc (when installed), because crun fails on hybrid cgroups ("cgroups in hybrid
+/// mode").
+pub const ROOT_PODMAN_ULIMITS: &[&str] =
+    &["--ulimit=nofile=20000:20000", "--ulimit=nproc=32768:32768"];
+
+/// Where a host's Claude Code binary is mounted when `claude.command` is an absolute path.
+pub const MOUNTED_CLAUDE: &str = "/usr/local/bin/claude";
+
+/// Where a host path goes inside the container.
+struct Mount {
+    src: String,
+    dst: String,
+    ro: bool,
+}
 
 /// Wraps `plan` in `docker run` / `podman run`.
 pub fn wrap(
@@ -42,25 +56,46 @@ pub fn wrap(
         Engine::Docker => "docker",
         _ => "podman",
     };
+    if profile.network.mode != NetworkMode::Open {
+        return Err(RenderError {
+            message: format!(
+                "`network.mode = \"{}\"` cannot be enforced at level `container`: the \
+                 container shares the host's network, so that the backend on loopback and \
+                 the IDE's websocket stay reachable",
+                match profile.network.mode {
+                    NetworkMode::Allowlist => "allowlist",
+                    _ => "offline",
+                }
+            ),
+            hint: Some(
+                "use `network.mode = \"open\"`, or `isolation.level = \"sandbox\"`, where \
+                 Claude Code's own sandbox filters the network"
+                    .into(),
+            ),
+        });
+    }
     let paths = StatePaths::of(profile);
     let home = host.home.display().to_string();
+    let rootful_podman = engine == Engine::Podman && host.uid == 0;
     plan.preflight.insert(
         0,
         Preflight::Program {
             name: name.into(),
-            install: format!("apt-get install {name}"),
+            install: match engine {
+                Engine::Docker => "apt-get install docker.io (or Docker's own packages)".into(),
+                _ => "apt-get install podman runc uidmap (Fedora: dnf install podman)".into(),
+            },
         },
     );
 
-    let mut a: Vec<String> = vec![
-        host.program(name)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| name.into()),
-        "run".into(),
-        "--rm".into(),
-        "--init".into(),
-        "-i".into(),
-    ];
+    let mut a: Vec<String> = vec![host
+        .program(name)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| name.into())];
+    if rootful_podman && host.program("runc").is_some() {
+        a.push("--runtime=runc".into());
+    }
+    a.extend(["run", "--rm", "--init", "-i"].map(String::from));
     if host.tty {
         a.push("-t".into());
     }
@@ -83,49 +118,101 @@ pub fn wrap(
         // Podman's --read-only adds a tmpfs /tmp itself; Docker's does not.
         a.push("--tmpfs=/tmp".into());
     }
-    a.push("--network=host".into());
-    let vol = |a: &mut Vec<String>, src: &str, dst: &str, ro: bool| {
-        a.push(format!(
-            "--volume={src}:{dst}{}",
-            if ro { ":ro" } else { "" }
-        ));
-    };
-    vol(&mut a, &paths.home.display().to_string(), &home, false);
-    plan.dirs.push(paths.home.clone());
-    let state = paths.root.display().to_string();
-    vol(&mut a, &state, &state, false);
-    let config = profile.isolation.config_dir.display().to_string();
-    if !profile.isolation.config_dir.starts_with(&paths.root) {
-        vol(&mut a, &config, &config, false);
+    if rootful_podman {
+        a.extend(ROOT_PODMAN_ULIMITS.iter().map(|s| s.to_string()));
     }
-    let ws = profile.workspace.path.display().to_string();
-    vol(&mut a, &ws, &ws, false);
+    a.push("--network=host".into());
+    if profile.container.image.starts_with("localhost/") {
+        // A local build: never try to pull it from a registry named `localhost`.
+        a.push("--pull=never".into());
+    }
+
+    let mut mounts: Vec<Mount> = Vec::new();
+    let mut mount = |src: &Path, dst: &Path, ro: bool| {
+        mounts.push(Mount {
+            src: src.display().to_string(),
+            dst: dst.display().to_string(),
+            ro,
+        })
+    };
+    mount(&paths.home, &host.home, false);
+    plan.dirs.push(paths.home.clone());
+    mount(&paths.root, &paths.root, false);
+    let config = &profile.isolation.config_dir;
+    if !config.starts_with(&paths.root) {
+        mount(config, config, false);
+    }
+    let ws = &profile.workspace.path;
+    mount(ws, ws, false);
     for p in &profile.workspace.writable {
-        let p = p.display().to_string();
-        vol(&mut a, &p, &p, false);
+        mount(p, p, false);
     }
     for p in &profile.workspace.read_only {
-        let p = p.display().to_string();
-        vol(&mut a, &p, &p, true);
+        mount(p, p, true);
     }
     if profile.workspace.protect_git {
         for sub in [".git/hooks", ".git/config"] {
-            if host.existing.contains(&profile.workspace.path.join(sub)) {
-                let p = profile.workspace.path.join(sub).display().to_string();
-                vol(&mut a, &p, &p, true);
+            let p = ws.join(sub);
+            if host.existing.contains(&p) {
+                mount(&p, &p, true);
             }
         }
     }
     if host.ide_dir_exists && !profile.isolation.main_config {
-        let ide = host.main_claude_dir().join("ide").display().to_string();
-        vol(&mut a, &ide, &format!("{config}/ide"), true);
+        mount(
+            &host.main_claude_dir().join("ide"),
+            &config.join("ide"),
+            true,
+        );
     }
-    a.push(format!("--workdir={ws}"));
+    // Option (b): `claude.command` names a binary on the host by its absolute path; it
+    // is mounted read-only at `/usr/local/bin/claude` (its real path may be under a
+    // directory the container's user cannot enter, such as the image's `/root`), and the
+    // image then only needs glibc.
+    let host_claude = crate::render::claude_program(profile, host);
+    let mounted_claude: Option<PathBuf> = Path::new(&profile.claude.command)
+        .is_absolute()
+        .then(|| {
+            host.program_targets
+                .get(&profile.claude.command)
+                .cloned()
+                .or_else(|| host.program(&profile.claude.command).map(Path::to_path_buf))
+        })
+        .flatten();
+    if let Some(bin) = &mounted_claude {
+        mount(bin, Path::new(MOUNTED_CLAUDE), true);
+    }
+    // The settings file defines the rules and Claude Code reloads it when it changes:
+    // nothing inside may edit it.
+    if plan.files.iter().any(|f| f.path == paths.settings) {
+        mount(&paths.settings, &paths.settings, true);
+    }
+    for m in &mounts {
+        for p in [&m.src, &m.dst] {
+            if p.contains(':') {
+                return Err(RenderError {
+                    message: format!(
+                        "`{p}` contains `:`, which `{name} run --volume` cannot mount"
+                    ),
+                    hint: Some("rename the directory, or use level `sandbox`".into()),
+                });
+            }
+        }
+        a.push(format!(
+            "--volume={}:{}{}",
+            m.src,
+            m.dst,
+            if m.ro { ":ro" } else { "" }
+        ));
+    }
+    a.push(format!("--workdir={}", ws.display()));
 
     // The container's environment: what clp sets, by value (nothing secret), the
     // parent's terminal and IDE variables and the secrets by name only.
     let mut container_env: BTreeMap<String, String> = plan.env.set.clone();
     container_env.insert("HOME".into(), home.clone());
+    // The image (or the mounted binary) is read-only: updates come with a new image.
+    container_env.insert("DISABLE_AUTOUPDATER".into(), "1".into());
     for (k, v) in &container_env {
         a.push(format!("--env={k}={v}"));
     }
@@ -145,11 +232,14 @@ pub fn wrap(
         a.push(format!("--env={k}"));
     }
     a.push(profile.container.image.clone());
-    // Inside the image, Claude Code is on PATH as `claude`.
+    // Inside the image, Claude Code is on PATH as `claude` (or mounted at MOUNTED_CLAUDE).
     let mut inner = std::mem::take(&mut plan.argv);
     if let Some(first) = inner.first_mut() {
-        if *first == crate::render::claude_program(profile, host) {
-            *first = "claude".into();
+        if *first == host_claude {
+            *first = match &mounted_claude {
+                Some(_) => MOUNTED_CLAUDE.into(),
+                None => "claude".into(),
+            };
         }
     }
     a.extend(inner);
@@ -158,18 +248,6 @@ pub fn wrap(
     // The engine's own environment: clp's, minus other modes' credentials, plus the
     // secrets it forwards by name.
     plan.env.set.clear();
-    if engine == Engine::Podman && host.uid == 0 {
-        let conf = paths.root.join("containers.conf");
-        plan.files.push(PlannedFile {
-            path: conf.clone(),
-            contents: ROOT_CONTAINERS_CONF.into(),
-            mode: 0o644,
-            policy: WritePolicy::Replace,
-        });
-        plan.env
-            .set
-            .insert("CONTAINERS_CONF".into(), conf.display().to_string());
-    }
     plan.notes.push(format!(
         "the container ({name}, image `{}`) is the boundary; Claude Code's own Bash \
          sandbox is off inside it (containers cannot create the namespaces it needs), and \
@@ -179,8 +257,9 @@ pub fn wrap(
     Ok(plan)
 }
 
-/// A Containerfile for a profile's image: Debian slim, Node.js from Debian, Claude Code
-/// from npm at the profile's pinned version.
+/// A Containerfile for a profile's image: Claude Code's native binary from npm at the
+/// profile's pinned version, fetched in a Node.js stage and copied into Debian slim (it
+/// needs glibc, not Node.js), plus git and CA certificates.
 pub fn containerfile(profile: &Profile) -> String {
     let version = profile
         .claude
@@ -189,15 +268,162 @@ pub fn containerfile(profile: &Profile) -> String {
         .and_then(|v| v.strip_prefix('='))
         .map(str::trim)
         .unwrap_or("latest");
-    format!(
-        "# Claude Code for clp profile `{name}` (level C).\n\
-FROM docker.io/library/debian:bookworm-slim\n\
-RUN apt-get update \\\n\
- && apt-get install -y --no-install-recommends nodejs npm git ca-certificates ripgrep \\\n\
- && rm -rf /var/lib/apt/lists/*\n\
-RUN npm install -g @anthropic-ai/claude-code@{version} && npm cache clean --force\n\
-ENV DISABLE_AUTOUPDATER=1\n\
-CMD [\"claude\"]\n",
-        name = profile.name
-    )
+    CONTAINERFILE
+        .replace("{version}", version)
+        .replace("{name}", &profile.name)
+}
+
+const CONTAINERFILE: &str = r#"# Claude Code {version} for clp profile `{name}` (level C).
+# Stage 1 fetches the npm package; only its native binary (glibc) goes into the image.
+FROM docker.io/library/node:22-bookworm-slim AS fetch
+RUN npm install -g @anthropic-ai/claude-code@{version}
+RUN bin="$(readlink -f "$(npm prefix -g)/bin/claude")" \
+ && if head -c 4 "$bin" | grep -q ELF; then cp "$bin" /claude; \
+    else echo "this Claude Code version has no native binary" >&2; exit 1; fi
+
+FROM docker.io/library/debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates git \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=fetch /claude /usr/local/bin/claude
+ENV DISABLE_AUTOUPDATER=1
+CMD ["claude"]
+"#;
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::render::{render_run, render_use};
+    use crate::{resolve, Catalog, Override, SearchPath};
+
+    fn profile(host: &Host, sets: &[&str]) -> Profile {
+        let catalog = Catalog::discover(&SearchPath::default()).unwrap();
+        let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
+        resolve(&catalog.load("local-container", &overrides).unwrap(), host).unwrap()
+    }
+
+    fn root_host() -> Host {
+        let mut host = Host::fixture();
+        host.uid = 0;
+        host.gid = 0;
+        host.home = PathBuf::from("/root");
+        host.state_dir = PathBuf::from("/root/.local/state/clp");
+        host
+    }
+
+    fn has(argv: &[String], arg: &str) -> bool {
+        argv.iter().any(|a| a == arg)
+    }
+
+    /// Rootful Podman gets its settings as flags: no engine config file that the
+    /// container's user could rewrite, no `CONTAINERS_CONF`.
+    #[test]
+    fn rootful_podman_uses_flags_not_a_config_file() {
+        let mut host = root_host();
+        host.programs.remove("runc");
+        let p = profile(&host, &["container.engine=podman", "isolation.user=user"]);
+        let plan = render_use(&p, &host, &[]).unwrap();
+        assert_eq!(plan.argv[1], "run", "no runc on this host: {:?}", plan.argv);
+        for flag in ROOT_PODMAN_ULIMITS {
+            assert!(has(&plan.argv, flag), "{flag}");
+        }
+        assert!(has(&plan.argv, "--user=1000:1000"));
+        assert!(!has(&plan.argv, "--userns=keep-id"));
+        assert_eq!(plan.owner, Some((1000, 1000)));
+        assert!(plan.env.set.is_empty(), "{:?}", plan.env.set);
+        assert!(plan
+            .files
+            .iter()
+            .all(|f| !f.path.ends_with("containers.conf")));
+
+        host.programs.insert("runc".into(), "/usr/sbin/runc".into());
+        let plan = render_use(&p, &host, &[]).unwrap();
+        assert_eq!(plan.argv[1..3], ["--runtime=runc", "run"]);
+
+        // Rootless Podman and Docker need none of it.
+        let host = Host::fixture();
+        for engine in ["podman", "docker"] {
+            let p = profile(&host, &[&format!("container.engine={engine}")]);
+            let plan = render_use(&p, &host, &[]).unwrap();
+            assert!(!plan.argv.iter().any(|a| a.starts_with("--ulimit")));
+            assert_eq!(plan.argv[1], "run");
+            assert_eq!(has(&plan.argv, "--userns=keep-id"), engine == "podman");
+            assert_eq!(has(&plan.argv, "--user=1000:1000"), engine == "docker");
+            assert_eq!(has(&plan.argv, "--tmpfs=/tmp"), engine == "docker");
+        }
+    }
+
+    /// Level C shares the host network; a profile that limits the network is refused
+    /// rather than run with the internet open.
+    #[test]
+    fn a_limited_network_is_refused() {
+        let host = Host::fixture();
+        for mode in ["allowlist", "offline"] {
+            let p = profile(&host, &[&format!("network.mode={mode}")]);
+            let err = render_use(&p, &host, &[]).unwrap_err();
+            assert!(err.message.contains(mode), "{err}");
+            assert!(err.hint.unwrap().contains("sandbox"));
+        }
+    }
+
+    #[test]
+    fn a_path_with_a_colon_is_refused() {
+        let mut host = Host::fixture();
+        host.cwd = PathBuf::from("/home/user/a:b");
+        host.existing.clear();
+        let p = profile(&host, &[]);
+        let err = render_run(&p, &host, &["true".into()]).unwrap_err();
+        assert!(err.message.contains("/home/user/a:b"), "{err}");
+    }
+
+    /// Option (b): `claude.command` as an absolute path mounts the host's binary (its
+    /// resolved target) read-only at `/usr/local/bin/claude` and runs it from there.
+    #[test]
+    fn an_absolute_claude_command_is_mounted_from_the_host() {
+        let mut host = Host::fixture();
+        let link = "/home/user/.local/bin/claude";
+        let real = "/home/user/.local/share/claude/versions/2.1.330";
+        host.programs.insert(link.into(), link.into());
+        host.program_targets.insert(link.into(), real.into());
+        let p = profile(
+            &host,
+            &[
+                &format!("claude.command={link}"),
+                "container.image=localhost/clp-base:bookworm",
+            ],
+        );
+        let plan = render_use(&p, &host, &["-p".into(), "hi".into()]).unwrap();
+        assert!(has(
+            &plan.argv,
+            &format!("--volume={real}:{MOUNTED_CLAUDE}:ro")
+        ));
+        let image = plan
+            .argv
+            .iter()
+            .position(|a| a == "localhost/clp-base:bookworm")
+            .unwrap();
+        assert_eq!(plan.argv[image + 1], MOUNTED_CLAUDE);
+        assert_eq!(plan.argv.last().unwrap(), "hi");
+
+        // By name, Claude Code comes from the image.
+        let p = profile(&host, &[]);
+        let plan = render_use(&p, &host, &[]).unwrap();
+        let image = plan
+            .argv
+            .iter()
+            .position(|a| a == "localhost/clp-claude:2.1.330")
+            .unwrap();
+        assert_eq!(plan.argv[image + 1], "claude");
+        assert!(!plan.argv.iter().any(|a| a.contains("/usr/bin/claude")));
+    }
+
+    #[test]
+    fn the_containerfile_pins_the_version() {
+        let host = Host::fixture();
+        let text = containerfile(&profile(&host, &[]));
+        assert!(text.contains("npm install -g @anthropic-ai/claude-code@2.1.330\n"));
+        assert!(text.contains("COPY --from=fetch /claude /usr/local/bin/claude"));
+    }
 }

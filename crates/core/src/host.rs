@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 /// Programs whose location rendering or `clp doctor` may need.
-pub const KNOWN_PROGRAMS: &[&str] = &["claude", "bwrap", "socat", "podman", "docker", "setpriv"];
+pub const KNOWN_PROGRAMS: &[&str] = &[
+    "claude", "bwrap", "socat", "podman", "docker", "setpriv", "runc",
+];
 
 /// Everything clp knows about the machine it runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -488,6 +488,22 @@ impl Loaded {
         }
     }
 
+    /// How specific the layer that set `key` is: the root ancestor is 0, the named
+    /// profile `chain.len() - 1`, `--set` overrides above that. `None` when unset.
+    pub fn rank(&self, key: &str) -> Option<usize> {
+        let meta = self.figment.find_metadata(key)?;
+        if let Some(i) = self
+            .overrides
+            .iter()
+            .rposition(|o| meta.name == format!("--set {}", o.raw))
+        {
+            return Some(self.chain.len() + i);
+        }
+        self.chain
+            .iter()
+            .position(|l| meta.name == l.source.label())
+    }
+
     /// The layer that set `key`, if a file did.
     pub fn defining_layer(&self, key: &str) -> Option<&Layer> {
         let meta = self.figment.find_metadata(key)?;

@@ -487,16 +487,23 @@ fn resolve_auth(raw: RawAuth, loaded: &Loaded, problems: &mut Vec<Diagnostic>) -
             }
         }
     }
+    // Sources set in different layers of an `extends` chain: the most specific layer's
+    // wins (a child's `token-env` replaces its parent's literal `token`).
+    let latest = |options: Vec<(&str, Option<Secret>)>| -> Option<Secret> {
+        options
+            .into_iter()
+            .filter_map(|(key, s)| Some((loaded.rank(key).unwrap_or(0), s?)))
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, s)| s)
+    };
     Some(match mode {
         AuthMode::Oauth => Auth::Oauth,
-        AuthMode::ApiKey => match (key_env, key_command) {
-            (Some(var), _) => Auth::ApiKey {
-                from: Secret::Env(var),
-            },
-            (None, Some(cmd)) => Auth::ApiKey {
-                from: Secret::Command(cmd),
-            },
-            (None, None) => {
+        AuthMode::ApiKey => match latest(vec![
+            ("auth.key-env", key_env.map(Secret::Env)),
+            ("auth.key-command", key_command.map(Secret::Command)),
+        ]) {
+            Some(from) => Auth::ApiKey { from },
+            None => {
                 problems.push(
                     loaded.diagnostic_at(
                         "auth.mode",
@@ -507,28 +514,26 @@ fn resolve_auth(raw: RawAuth, loaded: &Loaded, problems: &mut Vec<Diagnostic>) -
                 return None;
             }
         },
-        AuthMode::AuthToken => {
-            let from = token
-                .map(Secret::Literal)
-                .or(token_env.map(Secret::Env))
-                .or(token_command.map(Secret::Command));
-            match from {
-                Some(from) => Auth::AuthToken { from },
-                None => {
-                    problems.push(
-                        loaded.diagnostic_at(
-                            "auth.mode",
-                            Diagnostic::new("auth.mode", "an `auth-token` profile needs a token")
-                                .with_hint(
-                                    "set `auth.token` (e.g. `\"llamacpp\"`), `auth.token-env` or \
+        AuthMode::AuthToken => match latest(vec![
+            ("auth.token", token.map(Secret::Literal)),
+            ("auth.token-env", token_env.map(Secret::Env)),
+            ("auth.token-command", token_command.map(Secret::Command)),
+        ]) {
+            Some(from) => Auth::AuthToken { from },
+            None => {
+                problems.push(
+                    loaded.diagnostic_at(
+                        "auth.mode",
+                        Diagnostic::new("auth.mode", "an `auth-token` profile needs a token")
+                            .with_hint(
+                                "set `auth.token` (e.g. `\"llamacpp\"`), `auth.token-env` or \
                                  `auth.token-command`",
-                                ),
-                        ),
-                    );
-                    return None;
-                }
+                            ),
+                    ),
+                );
+                return None;
             }
-        }
+        },
     })
 }
 

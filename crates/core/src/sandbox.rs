@@ -215,6 +215,11 @@ pub fn wrap(
         let ide = host.main_claude_dir().join("ide");
         shared.push(("--ro-bind", ide, config.join("ide")));
     }
+    // The settings file defines the boundary's rules and Claude Code reloads it when it
+    // changes: nothing inside may edit it.
+    if plan.files.iter().any(|f| f.path == paths.settings) {
+        shared.push(("--ro-bind", paths.settings.clone(), paths.settings.clone()));
+    }
 
     // A program installed somewhere the sandbox hides (Claude Code in `~/.local` or an
     // npm prefix in the home, clp itself in `~/.cargo/bin` for `doctor`) is mounted

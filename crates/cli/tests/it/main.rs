@@ -7,6 +7,7 @@
 
 mod backend;
 mod common;
+mod container;
 mod corpus;
 mod level_a;
 mod llama;

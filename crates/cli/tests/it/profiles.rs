@@ -333,3 +333,28 @@ fn shell_init_defines_the_aliases() {
         "{stdout}"
     );
 }
+
+/// A child's credential source replaces the parent's, whichever key each uses.
+#[test]
+fn a_childs_credential_source_replaces_the_parents() {
+    let env = Env::new();
+    env.profile(
+        "secret-proxy",
+        "extends = \"local-glm\"\n[auth]\ntoken-env = \"MY_PROXY_TOKEN\"\n",
+    );
+    let out = env.run(&["show", "secret-proxy"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("auth.token-env = \"MY_PROXY_TOKEN\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("auth.token ="), "{stdout}");
+    let out = env.run(&["render", "secret-proxy", "--set", "isolation.level=A"]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("ANTHROPIC_AUTH_TOKEN=<from $MY_PROXY_TOKEN>"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("llamacpp"), "{stdout}");
+}

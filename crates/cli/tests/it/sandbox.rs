@@ -82,20 +82,26 @@ pub fn ready(mode: As) -> Option<TestUser> {
 fn shared_bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("clp-it-bin-{}", std::process::id()));
+        // One dir reused across runs (copies are refreshed when the source changes), so
+        // repeated runs do not fill /tmp with copies of Claude Code.
+        let dir = std::env::temp_dir().join("clp-it-bin");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         dir
     })
 }
 
+/// A copy of `src` every user can run, refreshed when `src` changed.
 pub fn shared_copy(src: &Path, name: &str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dest = shared_bin_dir().join(name);
-    if !dest.exists() {
-        let real = std::fs::canonicalize(src).unwrap();
-        let tmp = dest.with_extension("tmp");
+    let real = std::fs::canonicalize(src).unwrap();
+    let meta = std::fs::metadata(&real).unwrap();
+    let fresh = std::fs::metadata(&dest)
+        .is_ok_and(|d| d.len() == meta.len() && d.modified().unwrap() >= meta.modified().unwrap());
+    if !fresh {
+        let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
         std::fs::copy(&real, &tmp).unwrap();
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::rename(&tmp, &dest).unwrap();
@@ -299,7 +305,7 @@ fn escape_suite(mode: As, control: bool) {
     if control {
         b.set.push("isolation.level=env".into());
     }
-    let id = format!("{}-{:?}", std::process::id(), mode);
+    let id = format!("{}-{:?}-{control}", std::process::id(), mode);
     let host_tmp = PathBuf::from(format!("/tmp/clp-escape-{id}"));
     let host_shm = PathBuf::from(format!("/dev/shm/clp-escape-{id}"));
     let run_sock = HostSocket::new(PathBuf::from(format!("/run/clp-escape-{id}.sock")));

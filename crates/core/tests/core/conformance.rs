@@ -100,7 +100,15 @@ fn every_rendered_settings_file_is_valid() {
                     ];
                     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
                     let profile = crate::builtin(name, &host, &sets);
-                    let plan = render_use(&profile, &host, &[]).unwrap();
+                    let plan = match render_use(&profile, &host, &[]) {
+                        Ok(plan) => plan,
+                        // Level C shares the host network: a limited one is refused.
+                        Err(e) if level == "container" && network != "open" => {
+                            assert!(e.message.contains("network.mode"), "{e}");
+                            continue;
+                        }
+                        Err(e) => panic!("{name} at {level}/{network}: {e}"),
+                    };
                     for f in plan
                         .files
                         .iter()
@@ -120,5 +128,5 @@ fn every_rendered_settings_file_is_valid() {
             }
         }
     }
-    assert!(checked >= 100, "only {checked} settings files checked");
+    assert!(checked >= 84, "only {checked} settings files checked");
 }
