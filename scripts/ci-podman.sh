@@ -23,7 +23,13 @@ version="${CLP_CLAUDE_VERSION:-2.1.330}"
 image="localhost/clp-claude:$version"
 base="localhost/clp-base:bookworm"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/clp-ci"
-mirror="${CLP_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror apt is already configured to use (first non-security Debian URI).
+apt_mirror() {
+  grep -rhoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
+    awk '{print $2}' | grep -E '/debian/?$' | head -n 1
+}
+mirror="${CLP_DEBIAN_MIRROR:-$(apt_mirror)}"
+[ -n "$mirror" ] || { echo "no Debian mirror in apt's sources; set CLP_DEBIAN_MIRROR" >&2; exit 1; }
 mkdir -p "$cache"
 export DEBIAN_FRONTEND=noninteractive
 
