@@ -486,33 +486,6 @@ fn links_planted_inside_do_not_hand_host_files_to_the_user() {
     }
 }
 
-/// `src` where every user can read and execute it: hard-linked (or copied, across file
-/// systems) into one world-readable dir, reused by later runs.
-fn shared_copy(src: &Path) -> PathBuf {
-    use std::os::unix::fs::MetadataExt;
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let real = std::fs::canonicalize(src).unwrap();
-    let meta = std::fs::metadata(&real).unwrap();
-    let dir = std::env::temp_dir().join("clp-it-c-bin");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let dest = dir.join(format!("claude-{}-{}", meta.dev(), meta.ino()));
-    if !dest.exists() {
-        let tmp = dir.join(format!(".claude-{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        if std::fs::hard_link(&real, &tmp).is_err() {
-            std::fs::copy(&real, &tmp).unwrap();
-        }
-        std::fs::rename(&tmp, &dest).unwrap();
-    }
-    let mode = std::fs::metadata(&dest).unwrap().mode();
-    if mode & 0o005 != 0o005 {
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    dest
-}
-
 /// `clp use box -- -p "say pong"`: Claude Code in the container answers from the host's
 /// backend, authenticated with the profile's token, and nothing outside clp's dirs
 /// changes. `extra` switches to the host's binary (option b).
@@ -525,7 +498,7 @@ fn print_mode(mode: As, host_binary: bool) {
         let Some(claude) = common::claude() else {
             return;
         };
-        let claude = shared_copy(&claude);
+        let claude = crate::sandbox::shared_copy(&claude, "claude");
         format!(
             "[claude]\ncommand = \"{}\"\n[container]\nimage = \"{BASE_IMAGE}\"\n",
             claude.display()
@@ -542,20 +515,7 @@ fn print_mode(mode: As, host_binary: bool) {
         .output()
         .unwrap();
     eprintln!("{mode:?}: `clp use -p` took {:?}", start.elapsed());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "pong");
-    let reqs = b.backend.requests_to("/v1/messages");
-    assert!(!reqs.is_empty());
-    assert!(reqs
-        .iter()
-        .all(|r| r.header("authorization") == Some("Bearer llamacpp")));
-    assert!(reqs.iter().all(|r| r.header("x-api-key").is_none()));
-    assert_only_changed(
-        &before,
-        &tree(&b.home),
-        &[Path::new(".local/state/clp"), Path::new("project")],
-    );
+    crate::sandbox::assert_pong(&b, &out, &before);
     if host_binary {
         let dry = b.clp(&["use", "box", "--dry-run"]).output().unwrap();
         let (plan, _) = text(&dry);

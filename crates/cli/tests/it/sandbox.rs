@@ -82,8 +82,6 @@ pub fn ready(mode: As) -> Option<TestUser> {
 fn shared_bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        // One dir reused across runs (copies are refreshed when the source changes), so
-        // repeated runs do not fill /tmp with copies of Claude Code.
         let dir = std::env::temp_dir().join("clp-it-bin");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -91,22 +89,56 @@ fn shared_bin_dir() -> &'static Path {
     })
 }
 
-/// A copy of `src` every user can run, refreshed when `src` changed.
+/// `src` where every user can run it (a clone under /root is out of the test user's
+/// reach): hard-linked, or copied across file systems, into one world-readable dir, and
+/// replaced when `src` changed, so repeated runs do not fill /tmp.
 pub fn shared_copy(src: &Path, name: &str) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dest = shared_bin_dir().join(name);
     let real = std::fs::canonicalize(src).unwrap();
     let meta = std::fs::metadata(&real).unwrap();
-    let fresh = std::fs::metadata(&dest)
-        .is_ok_and(|d| d.len() == meta.len() && d.modified().unwrap() >= meta.modified().unwrap());
-    if !fresh {
+    let same = std::fs::metadata(&dest).is_ok_and(|d| {
+        (d.dev(), d.ino()) == (meta.dev(), meta.ino())
+            || (d.len() == meta.len() && d.modified().unwrap() >= meta.modified().unwrap())
+    });
+    if !same {
         let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::copy(&real, &tmp).unwrap();
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let _ = std::fs::remove_file(&tmp);
+        if std::fs::hard_link(&real, &tmp).is_err() {
+            std::fs::copy(&real, &tmp).unwrap();
+        }
         std::fs::rename(&tmp, &dest).unwrap();
     }
+    if std::fs::metadata(&dest).unwrap().mode() & 0o005 != 0o005 {
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     dest
+}
+
+/// Asserts a `clp use box -- -p "say pong"` run: exit 0, `pong`, the profile's bearer
+/// token and no `x-api-key` at the backend, nothing changed outside clp's dirs.
+pub fn assert_pong(b: &Box, out: &Output, before: &std::collections::BTreeMap<PathBuf, String>) {
+    let (stdout, stderr) = text(out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:?}: {stdout}\n{stderr}",
+        b.mode
+    );
+    assert_eq!(stdout.trim(), "pong");
+    let reqs = b.backend.requests_to("/v1/messages");
+    assert!(!reqs.is_empty());
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer llamacpp")));
+    assert!(reqs.iter().all(|r| r.header("x-api-key").is_none()));
+    assert_only_changed(
+        before,
+        &tree(&b.home),
+        &[Path::new(".local/state/clp"), Path::new("project")],
+    );
 }
 
 /// A temporary machine for one test: a home (root's or the test user's), a workspace
@@ -667,20 +699,7 @@ fn print_mode(mode: As) {
         .clp(&["use", "box", "--", "-p", "say pong"])
         .output()
         .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}\n{stderr}");
-    assert_eq!(stdout.trim(), "pong");
-    let reqs = b.backend.requests_to("/v1/messages");
-    assert!(!reqs.is_empty());
-    assert!(reqs
-        .iter()
-        .all(|r| r.header("authorization") == Some("Bearer llamacpp")));
-    assert!(reqs.iter().all(|r| r.header("x-api-key").is_none()));
-    assert_only_changed(
-        &before,
-        &tree(&b.home),
-        &[Path::new(".local/state/clp"), Path::new("project")],
-    );
+    assert_pong(&b, &out, &before);
 }
 
 #[test]
