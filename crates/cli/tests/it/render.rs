@@ -82,3 +82,33 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     assert!(stdout.contains("\n-p\nhi\n"), "{stdout}");
     assert_eq!(before, env.snapshot_tree());
 }
+
+/// A missing bubblewrap or container engine is exit 2 with the install command, before
+/// anything is written.
+#[test]
+fn a_missing_boundary_program_names_its_install_command() {
+    let mut env = Env::new();
+    env.path_var = env.dir.path().join("empty-bin").display().to_string();
+    for (profile, program, install) in [
+        ("local-glm", "bwrap", "apt-get install bubblewrap"),
+        ("local-container", "podman", "apt-get install podman"),
+    ] {
+        let out = env.run(&[
+            "--set",
+            "isolation.user=nobody",
+            "run",
+            profile,
+            "--no-check",
+            "--",
+            "true",
+        ]);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("`{program}` is not installed")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(install), "{stderr}");
+    }
+    assert!(!env.home.join(".local/state/clp").exists());
+}
