@@ -100,6 +100,15 @@ pub fn explain(profile: &Profile, loaded: &Loaded) -> Vec<Row> {
     }
     row("container.engine", json!(profile.container.engine));
     row("container.image", json!(profile.container.image));
+    // The tiers follow model.default unless set.
+    for r in &mut rows {
+        let tier = ["model.opus", "model.sonnet", "model.haiku"].contains(&r.key.as_str());
+        if tier && r.from == Provenance::Default && !r.value.is_null() {
+            r.from = Provenance::Derived {
+                from: "model.default".into(),
+            };
+        }
+    }
     rows
 }
 

@@ -453,6 +453,11 @@ pub enum Provenance {
     },
     /// Not set anywhere: clp's default.
     Default,
+    /// Not set anywhere: taken from another key.
+    Derived {
+        /// The key it follows.
+        from: String,
+    },
 }
 
 impl std::fmt::Display for Provenance {
@@ -461,6 +466,7 @@ impl std::fmt::Display for Provenance {
             Provenance::File { origin, line } => write!(f, "{origin}:{line}"),
             Provenance::Set { arg } => write!(f, "--set {arg}"),
             Provenance::Default => f.write_str("default"),
+            Provenance::Derived { from } => write!(f, "default: same as {from}"),
         }
     }
 }
