@@ -358,3 +358,26 @@ fn a_childs_credential_source_replaces_the_parents() {
     );
     assert!(!stdout.contains("llamacpp"), "{stdout}");
 }
+
+#[test]
+fn completions_and_image_print_what_they_say() {
+    let env = Env::new();
+    let out = env.run(&["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out).0.contains("complete -F _clp"),
+        "{}",
+        text(&out).0
+    );
+    let out = env.run(&["image", "local-container"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("@anthropic-ai/claude-code@2.1.330"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("build -t localhost/clp-claude:2.1.330"),
+        "{stderr}"
+    );
+}
