@@ -25,8 +25,10 @@ base="localhost/clp-base:bookworm"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/clp-ci"
 # The Debian mirror apt is already configured to use (first non-security Debian URI).
 apt_mirror() {
-  grep -rhoE '^(URIs:|deb) +https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-    awk '{print $2}' | grep -E '/debian/?$' | head -n 1
+  cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    awk '$1 == "URIs:" || $1 == "deb" {
+      for (i = 2; i <= NF; i++) if ($i ~ /^https?:\/\/.*\/debian\/?$/) { print $i; exit }
+    }' || true
 }
 mirror="${CLP_DEBIAN_MIRROR:-$(apt_mirror)}"
 [ -n "$mirror" ] || { echo "no Debian mirror in apt's sources; set CLP_DEBIAN_MIRROR" >&2; exit 1; }
