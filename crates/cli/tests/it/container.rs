@@ -110,7 +110,7 @@ fn image_exists(mode: As, user: &TestUser, image: &str) -> bool {
 
 /// What the container tests need for `mode`: Podman, setpriv, a test user, and the image
 /// in the storage of whoever runs clp.
-fn ready(mode: As, image: &str) -> Option<TestUser> {
+pub fn ready(mode: As, image: &str) -> Option<TestUser> {
     require(
         &format!("podman (apt-get install podman runc uidmap; or {BUILD})"),
         common::which("podman"),
@@ -151,7 +151,20 @@ fn ready(mode: As, image: &str) -> Option<TestUser> {
 /// user, a backend) whose profile `box` is the shipped `local-container` plus `extra`, or
 /// with `secret`, a container profile whose token comes from `$CLP_IT_TOKEN`.
 fn container_box(mode: As, user: TestUser, backend: Backend, secret: bool, extra: &str) -> Box {
-    let b = Box::new(mode, user, backend);
+    let url = backend.url();
+    container_box_at(mode, user, backend, &url, secret, extra)
+}
+
+/// [`container_box`] whose profile talks to `url` (a llama-server, say).
+pub fn container_box_at(
+    mode: As,
+    user: TestUser,
+    backend: Backend,
+    url: &str,
+    secret: bool,
+    extra: &str,
+) -> Box {
+    let b = Box::with_url(mode, user, backend, url.to_owned());
     let head = if secret {
         // Not `extends = "local-container"`: its inherited literal token would win.
         "[auth]\nmode = \"auth-token\"\ntoken-env = \"CLP_IT_TOKEN\"\n\
@@ -164,7 +177,7 @@ fn container_box(mode: As, user: TestUser, backend: Backend, secret: bool, extra
         "box",
         &format!(
             "{head}[backend]\nurl = \"{}\"\n[workspace]\npath = \"~/project\"\n{extra}",
-            b.backend.url()
+            b.url
         ),
     );
     if mode == As::User {

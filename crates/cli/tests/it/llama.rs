@@ -179,6 +179,47 @@ fn level_b_gets_its_answer_from_llama_server_as_user() {
     level_b(As::User);
 }
 
+/// Level C: Claude Code in the container gets its answer from the llama-server on the
+/// host's loopback (`--network=host`).
+fn level_c(mode: As) {
+    let (Some(server), Some(model)) = (llama_server(), model()) else {
+        return;
+    };
+    let Some(user) = crate::container::ready(mode, "localhost/clp-claude:2.1.330") else {
+        return;
+    };
+    let llama = Llama::start(&server, &model, free_port(), "glm-flash-q4");
+    let unused = Backend::start(Config::default()).unwrap();
+    let b = crate::container::container_box_at(mode, user, unused, &llama.url(), false, "");
+    let before = common::tree(&b.home);
+    let out = b
+        .clp(&["use", "box", "--", "-p", "say hi"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}\n{stderr}");
+    assert!(stdout.contains(SENTENCE), "{mode:?}: {stdout}\n{stderr}");
+    assert_only_changed(
+        &before,
+        &common::tree(&b.home),
+        &[
+            Path::new(".local/state/clp"),
+            Path::new("project"),
+            Path::new(".config/containers"),
+        ],
+    );
+}
+
+#[test]
+fn level_c_gets_its_answer_from_llama_server_as_root() {
+    level_c(As::Root);
+}
+
+#[test]
+fn level_c_gets_its_answer_from_llama_server_as_user() {
+    level_c(As::User);
+}
+
 /// Started late: clp waits (`backend.wait`) with a progress line, then launches.
 #[test]
 fn a_server_started_late_is_waited_for() {
