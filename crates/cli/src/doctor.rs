@@ -269,6 +269,45 @@ fn container_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) {
             format!("image `{}` present", profile.container.image),
             None,
         );
+        // Usable means the profile's own container starts (rootless or not) and Claude
+        // Code runs in it.
+        match run_inside(ctx, profile, &["claude".into(), "--version".into()]) {
+            Some(o) if o.status.success() => report.add(
+                Status::Ok,
+                format!(
+                    "the container starts ({}) and runs Claude Code {}",
+                    if ctx.host.uid == 0 {
+                        "rootful"
+                    } else {
+                        "rootless"
+                    },
+                    String::from_utf8_lossy(&o.stdout)
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("?")
+                ),
+                None,
+            ),
+            Some(o) => report.add(
+                Status::Error,
+                format!(
+                    "the container does not start: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+                Some(format!(
+                    "clp run {} --no-check -- claude --version",
+                    profile.name
+                )),
+            ),
+            None => report.add(
+                Status::Error,
+                "the container could not be launched",
+                Some(format!(
+                    "clp run {} --no-check -- claude --version",
+                    profile.name
+                )),
+            ),
+        }
     } else {
         report.add(
             Status::Error,
@@ -284,9 +323,12 @@ fn container_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) {
     }
 }
 
-/// Runs `argv` inside the profile's boundary (writing its files first), if bwrap exists.
+/// Runs `argv` inside the profile's boundary (writing its files first), if the program
+/// the boundary needs (bwrap, the container engine) exists.
 fn run_inside(ctx: &Ctx, profile: &Profile, argv: &[String]) -> Option<std::process::Output> {
-    ctx.host.program("bwrap")?;
+    if profile.isolation.level == Level::Sandbox {
+        ctx.host.program("bwrap")?;
+    }
     let plan = render_run(profile, &ctx.host, argv).ok()?;
     crate::launch::apply_plan(&plan).ok()?;
     let env = plan.env.build(&ctx.host.env, &Default::default());
@@ -372,6 +414,10 @@ fn backend_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) -> Result<(
         Some(other) if !other.is_empty() => (
             Health::Unreachable(other.to_owned()),
             "from inside the sandbox",
+        ),
+        _ if profile.isolation.level == Level::Container => (
+            probe::health(&url, Duration::from_secs(2)),
+            "from the host, whose network the container shares",
         ),
         _ => (probe::health(&url, Duration::from_secs(2)), "from the host"),
     };

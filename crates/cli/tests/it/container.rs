@@ -681,3 +681,35 @@ fn docker_rendering_runs_through_the_docker_cli() {
         .iter()
         .all(|r| r.header("authorization") == Some(&format!("Bearer {SECRET}"))));
 }
+
+/// `clp doctor` for level C: the engine, the image, and the profile's own container
+/// starting with Claude Code in it.
+fn doctor(mode: As) {
+    let Some(user) = ready(mode, IMAGE) else {
+        return;
+    };
+    let backend = Backend::start(Config::default()).unwrap();
+    let b = container_box(mode, user, backend, false, "");
+    let out = b.clp(&["doctor", "box"]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("image `{IMAGE}` present")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("runs Claude Code 2.1.330"), "{stdout}");
+    assert!(
+        stdout.contains("ready (from the host, whose network the container shares)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn doctor_starts_the_container_as_root() {
+    doctor(As::Root);
+}
+
+#[test]
+fn doctor_starts_the_container_as_user() {
+    doctor(As::User);
+}
