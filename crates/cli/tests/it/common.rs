@@ -86,6 +86,21 @@ impl Env {
         }
     }
 
+    /// An env whose PATH finds the real Claude Code at `claude`, with a user profile `e2e`
+    /// that extends `base`, adds `extra` and talks to `url`.
+    pub fn with_claude(claude: &Path, base: &str, url: &str, extra: &str) -> Env {
+        let mut env = Env::new();
+        env.path_var = format!(
+            "{}:/usr/local/bin:/usr/bin:/bin",
+            claude.parent().unwrap().display()
+        );
+        env.profile(
+            "e2e",
+            &format!("extends = \"{base}\"\n{extra}\n[backend]\nurl = \"{url}\"\n"),
+        );
+        env
+    }
+
     /// `clp` with only this HOME visible: a clean environment, cwd in the project.
     pub fn clp(&self) -> Command {
         let mut cmd = Command::new(clp_bin());

@@ -10,20 +10,8 @@ use crate::common::{assert_only_changed, claude, text, Env};
 
 /// An env whose PATH finds the real Claude Code, with a user profile `e2e` that extends
 /// `base` and talks to `backend`.
-pub fn e2e_env(claude: &Path, base: &str, backend: &Backend) -> Env {
-    let mut env = Env::new();
-    env.path_var = format!(
-        "{}:/usr/local/bin:/usr/bin:/bin",
-        claude.parent().unwrap().display()
-    );
-    env.profile(
-        "e2e",
-        &format!(
-            "extends = \"{base}\"\n[backend]\nurl = \"{}\"\n",
-            backend.url()
-        ),
-    );
-    env
+fn e2e_env(claude: &Path, base: &str, backend: &Backend) -> Env {
+    Env::with_claude(claude, base, &backend.url(), "")
 }
 
 fn messages(backend: &Backend) -> Vec<clp_test_backend::LoggedRequest> {

@@ -110,19 +110,28 @@ impl Drop for Llama {
     }
 }
 
-/// An env whose PATH finds Claude Code, with a profile `e2e` extending `base` at `url`.
+/// An env whose PATH finds Claude Code, with a profile `e2e` extending `base` at `url`,
+/// and a populated main install.
 fn e2e_env(claude: &Path, base: &str, url: &str, extra: &str) -> Env {
-    let mut env = Env::new();
-    env.path_var = format!(
-        "{}:/usr/local/bin:/usr/bin:/bin",
-        claude.parent().unwrap().display()
-    );
-    env.profile(
-        "e2e",
-        &format!("extends = \"{base}\"\n{extra}\n[backend]\nurl = \"{url}\"\n"),
-    );
+    let env = Env::with_claude(claude, base, url, extra);
     env.populate_main_install();
     env
+}
+
+/// `clp use box -- -p "say hi"` in `b` answers with the model's sentence, and nothing
+/// outside clp's dirs (and `also`) changes.
+fn assert_sentence(b: &sandbox::Box, mode: As, also: &[&Path]) {
+    let before = common::tree(&b.home);
+    let out = b
+        .clp(&["use", "box", "--", "-p", "say hi"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}\n{stderr}");
+    assert!(stdout.contains(SENTENCE), "{mode:?}: {stdout}\n{stderr}");
+    let mut allowed = vec![Path::new(".local/state/clp"), Path::new("project")];
+    allowed.extend(also);
+    assert_only_changed(&before, &common::tree(&b.home), &allowed);
 }
 
 #[test]
@@ -154,19 +163,7 @@ fn level_b(mode: As) {
     let Some(b) = sandbox::box_with_claude(mode, unused, Some(llama.url())) else {
         return;
     };
-    let before = common::tree(&b.home);
-    let out = b
-        .clp(&["use", "box", "--", "-p", "say hi"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}\n{stderr}");
-    assert!(stdout.contains(SENTENCE), "{mode:?}: {stdout}\n{stderr}");
-    assert_only_changed(
-        &before,
-        &common::tree(&b.home),
-        &[Path::new(".local/state/clp"), Path::new("project")],
-    );
+    assert_sentence(&b, mode, &[]);
 }
 
 #[test]
@@ -191,23 +188,7 @@ fn level_c(mode: As) {
     let llama = Llama::start(&server, &model, free_port(), "glm-flash-q4");
     let unused = Backend::start(Config::default()).unwrap();
     let b = crate::container::container_box_at(mode, user, unused, &llama.url(), false, "");
-    let before = common::tree(&b.home);
-    let out = b
-        .clp(&["use", "box", "--", "-p", "say hi"])
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{mode:?}: {stdout}\n{stderr}");
-    assert!(stdout.contains(SENTENCE), "{mode:?}: {stdout}\n{stderr}");
-    assert_only_changed(
-        &before,
-        &common::tree(&b.home),
-        &[
-            Path::new(".local/state/clp"),
-            Path::new("project"),
-            Path::new(".config/containers"),
-        ],
-    );
+    assert_sentence(&b, mode, &[Path::new(".config/containers")]);
 }
 
 #[test]
