@@ -337,6 +337,10 @@ fn escape_suite(mode: As, control: bool) {
     if control {
         b.set.push("isolation.level=env".into());
     }
+    // An IDE's terminal: its variables must reach Claude Code inside.
+    b.extra_env
+        .push(("CLAUDE_CODE_SSE_PORT".into(), "41234".into()));
+    b.extra_env.push(("TERM_PROGRAM".into(), "vscode".into()));
     let id = format!("{}-{:?}-{control}", std::process::id(), mode);
     let host_tmp = PathBuf::from(format!("/tmp/clp-escape-{id}"));
     let host_shm = PathBuf::from(format!("/dev/shm/clp-escape-{id}"));
@@ -454,7 +458,10 @@ fn escape_suite(mode: As, control: bool) {
     let out = b.sh(&format!(
         "set -e; echo ok > inside.txt; touch \"$CLAUDE_CONFIG_DIR/x\" \"$TMPDIR/y\" \"$HOME/z\"; \
          printf 'GET /health HTTP/1.0\\r\\n\\r\\n' | socat -t2 - TCP:127.0.0.1:{port} | head -1; \
-         getent hosts localhost >/dev/null; cat /etc/resolv.conf >/dev/null; echo done"
+         getent hosts localhost >/dev/null; cat /etc/resolv.conf >/dev/null; \
+         grep -q workspaceFolders \"$CLAUDE_CONFIG_DIR/ide/4242.lock\"; \
+         if touch \"$CLAUDE_CONFIG_DIR/ide/new.lock\" 2>/dev/null; then echo ide-writable; exit 1; fi; \
+         test \"$CLAUDE_CODE_SSE_PORT\" = 41234; test \"$TERM_PROGRAM\" = vscode; echo done"
     ));
     let (stdout, stderr) = text(&out);
     assert!(
