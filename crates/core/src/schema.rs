@@ -18,22 +18,33 @@ pub const PROFILE_SCHEMA_ID: &str = "https://clp.dev/schemas/profile.schema.json
 pub const CLAUDE_SETTINGS_SCHEMA: &str =
     include_str!("../../../schemas/claude-code-settings.schema.json");
 
-/// The profile schema as a JSON value.
-pub fn profile_schema() -> Value {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<RawProfile>();
-    let mut value = serde_json::to_value(schema).expect("a schema serializes");
-    drop_nulls(&mut value);
-    if let Value::Object(map) = &mut value {
-        map.insert("$id".into(), Value::String(PROFILE_SCHEMA_ID.into()));
-    }
-    value
+/// The profile schema as a JSON value, generated once per process.
+pub fn profile_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let schema = schemars::generate::SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<RawProfile>();
+        let mut value = serde_json::to_value(schema).expect("a schema serializes");
+        drop_nulls(&mut value);
+        if let Value::Object(map) = &mut value {
+            map.insert("$id".into(), Value::String(PROFILE_SCHEMA_ID.into()));
+        }
+        value
+    })
+}
+
+/// Claude Code's settings schema as a JSON value, parsed once per process.
+fn claude_settings_schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        serde_json::from_str(CLAUDE_SETTINGS_SCHEMA).expect("the vendored schema is JSON")
+    })
 }
 
 /// The profile schema as the text of `schemas/profile.schema.json`.
 pub fn profile_schema_text() -> String {
-    let mut text = serde_json::to_string_pretty(&profile_schema()).expect("a schema serializes");
+    let mut text = serde_json::to_string_pretty(profile_schema()).expect("a schema serializes");
     text.push('\n');
     text
 }
@@ -89,7 +100,7 @@ fn drop_nulls(value: &mut Value) {
 pub fn profile_validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
-        jsonschema::validator_for(&profile_schema()).expect("the generated schema compiles")
+        jsonschema::validator_for(profile_schema()).expect("the generated schema compiles")
     })
 }
 
@@ -97,9 +108,7 @@ pub fn profile_validator() -> &'static jsonschema::Validator {
 pub fn claude_settings_validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
-        let schema: Value =
-            serde_json::from_str(CLAUDE_SETTINGS_SCHEMA).expect("the vendored schema is JSON");
-        settings_validator(&schema).expect("the vendored schema compiles")
+        settings_validator(claude_settings_schema()).expect("the vendored schema compiles")
     })
 }
 
@@ -137,12 +146,12 @@ pub fn reference_markdown() -> String {
         String::from("\n## Top-level keys\n\n| key | type | description |\n| --- | --- | --- |\n");
     let mut tables = String::new();
     for (key, prop) in props {
-        let node = resolve_ref(&schema, prop);
+        let node = resolve_ref(schema, prop);
         if node.get("properties").is_some() {
             tables.push_str(&format!("\n## `[{key}]`\n\n{}\n\n", describe(prop, node)));
             tables.push_str("| key | type | description |\n| --- | --- | --- |\n");
             for (sub, sprop) in node["properties"].as_object().into_iter().flatten() {
-                let snode = resolve_ref(&schema, sprop);
+                let snode = resolve_ref(schema, sprop);
                 tables.push_str(&format!(
                     "| `{key}.{sub}` | {} | {} |\n",
                     type_name(snode),
@@ -220,9 +229,7 @@ fn cell(text: &str) -> String {
 
 /// The top-level keys Claude Code's settings schema knows.
 pub fn claude_settings_keys() -> Vec<String> {
-    let schema: Value =
-        serde_json::from_str(CLAUDE_SETTINGS_SCHEMA).expect("the vendored schema is JSON");
-    schema
+    claude_settings_schema()
         .get("properties")
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())

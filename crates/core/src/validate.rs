@@ -241,7 +241,7 @@ fn schema_problems(value: &Value) -> Vec<(Vec<Seg>, Part, Diagnostic)> {
         let key = dotted(&path);
         match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = known_keys(&schema, &path);
+                let known = known_keys(schema, &path);
                 for name in unexpected {
                     let mut p = path.clone();
                     p.push(Seg::Key(name.clone()));
