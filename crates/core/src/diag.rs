@@ -4,7 +4,6 @@
 //! profile in one pass instead of one serde error at a time.
 
 use std::fmt;
-use std::ops::Range;
 
 use serde::Serialize;
 
@@ -98,11 +97,6 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     (line, before[line_start..].chars().count() + 1)
-}
-
-/// Where a span starts, as (line, column).
-pub fn span_start(text: &str, span: &Range<usize>) -> (usize, usize) {
-    line_col(text, span.start)
 }
 
 #[cfg(test)]

@@ -46,6 +46,12 @@ fn model() -> Option<PathBuf> {
     require("the tiny test model (../shared/backends/tiny-llama)", found)
 }
 
+/// llama-server serving the test model as `alias` on a free port, when both exist.
+fn serve(alias: &str) -> Option<Llama> {
+    let (server, model) = (llama_server()?, model()?);
+    Some(Llama::start(&server, &model, free_port(), alias))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -136,11 +142,9 @@ fn assert_sentence(b: &sandbox::Box, mode: As, also: &[&Path]) {
 
 #[test]
 fn level_a_gets_its_answer_from_llama_server() {
-    let (Some(server), Some(model), Some(claude)) = (llama_server(), model(), common::claude())
-    else {
+    let (Some(llama), Some(claude)) = (serve("glm-flash-q4"), common::claude()) else {
         return;
     };
-    let llama = Llama::start(&server, &model, free_port(), "glm-flash-q4");
     let env = e2e_env(&claude, "local-env", &llama.url(), "");
     let before = env.snapshot_tree();
     let out = env.run(&["use", "e2e", "--", "-p", "say hi"]);
@@ -155,10 +159,9 @@ fn level_a_gets_its_answer_from_llama_server() {
 }
 
 fn level_b(mode: As) {
-    let (Some(server), Some(model)) = (llama_server(), model()) else {
+    let Some(llama) = serve("glm-flash-q4") else {
         return;
     };
-    let llama = Llama::start(&server, &model, free_port(), "glm-flash-q4");
     let unused = Backend::start(Config::default()).unwrap();
     let Some(b) = sandbox::box_with_claude(mode, unused, Some(llama.url())) else {
         return;
@@ -267,11 +270,9 @@ fn a_server_that_is_down_is_a_clear_error() {
 /// Another model loaded: a warning naming what the server serves; the launch goes on.
 #[test]
 fn another_alias_is_a_warning_naming_the_served_model() {
-    let (Some(server), Some(model), Some(claude)) = (llama_server(), model(), common::claude())
-    else {
+    let (Some(llama), Some(claude)) = (serve("qwen3-coder-q4"), common::claude()) else {
         return;
     };
-    let llama = Llama::start(&server, &model, free_port(), "qwen3-coder-q4");
     let env = e2e_env(&claude, "local-env", &llama.url(), "");
     let out = env.run(&["use", "e2e", "--", "-p", "say hi"]);
     let (stdout, stderr) = text(&out);
@@ -381,11 +382,9 @@ fn switching_models_restarts_the_server_and_waits_for_the_model() {
 
 #[test]
 fn doctor_reports_health_models_and_build() {
-    let (Some(server), Some(model), Some(claude)) = (llama_server(), model(), common::claude())
-    else {
+    let (Some(llama), Some(claude)) = (serve("glm-flash-q4"), common::claude()) else {
         return;
     };
-    let llama = Llama::start(&server, &model, free_port(), "glm-flash-q4");
     let env = e2e_env(&claude, "local-env", &llama.url(), "");
     let out = env.run(&["doctor", "e2e"]);
     let (stdout, stderr) = text(&out);
