@@ -19,8 +19,8 @@ user_set=()
 [ "$(id -u)" = 0 ] && id clptest >/dev/null 2>&1 && chown clptest: "$HOME/project" && user_set=(--set isolation.user=clptest)
 
 out="$OLDPWD/bench/results.md"
-hyperfine --warmup 3 --min-runs 20 --export-markdown "$work/table.md" \
-  -n 'true (baseline)' 'true' \
+hyperfine -N --warmup 3 --min-runs 20 --export-markdown "$work/table.md" \
+  -n 'true (baseline)' '/bin/true' \
   -n 'clp render local-glm' "$clp render local-glm ${user_set[*]}" \
   -n 'clp use local-env --dry-run' "$clp use local-env --dry-run" \
   -n 'clp run local-env -- true (A, with backend probe)' "$clp --set backend.url=$url run local-env -- true" \
@@ -32,7 +32,7 @@ hyperfine --warmup 3 --min-runs 20 --export-markdown "$work/table.md" \
   echo "# Launch-path benchmarks"
   echo
   echo "Measured by \`bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r), as uid $(id -u)."
-  echo "Wall-clock time of each command (hyperfine, 3 warm-ups, at least 20 runs)."
+  echo "Wall-clock time of each command (hyperfine -N: no shell in between; 3 warm-ups, at least 20 runs)."
   echo
   cat "$work/table.md"
 } > "$out"
