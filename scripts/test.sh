@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+# The crates are publishable: everything they embed lives inside them.
+cargo package --workspace --allow-dirty --quiet
 
 if command -v cargo-insta >/dev/null 2>&1; then
   # --check: a changed snapshot fails; --unreferenced=reject: so does a stale one.

@@ -5,9 +5,18 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// `clp --version`: the crate version and the Claude Code version it was tested with.
+static VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "{} (tested with Claude Code {})",
+        env!("CARGO_PKG_VERSION"),
+        clp_core::policy::TESTED_CLAUDE_VERSION
+    )
+});
+
 /// Launch Claude Code under declarative profiles
 #[derive(Debug, Parser)]
-#[command(name = "clp", version, about, max_term_width = 100)]
+#[command(name = "clp", version = VERSION.as_str(), about, max_term_width = 100)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

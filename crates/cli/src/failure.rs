@@ -1,36 +1,30 @@
-//! How clp fails: an `error:` line, optional `hint:` lines, and an exit code (2 for
-//! profile, usage and environment problems the user can fix; 1 for unexpected OS errors).
+//! How clp fails: an `error:` line, `hint:` lines, the cause, and an exit code. The one
+//! place where an error's kind becomes an exit code: 2 for everything the user can fix
+//! (profiles, usage, a missing program, a backend that is down), 1 for unexpected OS
+//! errors.
 
 use std::fmt;
 
-use clp_core::{Diagnostics, LoadError, RenderError};
+use clp_core::init::InitError;
+use clp_core::{Diagnostics, Error, Kind, LoadError};
 
 /// A failed command.
 #[derive(Debug)]
 pub enum Failure {
     /// Problems in profiles, each with its location.
     Profile(Diagnostics),
-    /// Something the user can fix: a wrong name, a missing program, a backend that is down.
-    User {
-        message: String,
-        hint: Option<String>,
-    },
-    /// The operating system refused something clp needed.
-    Os(String),
+    /// An error from clp-core.
+    Core(Error),
 }
 
 impl Failure {
-    pub fn user(message: impl Into<String>, hint: Option<String>) -> Failure {
-        Failure::User {
-            message: message.into(),
-            hint,
-        }
-    }
-
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Profile(_) | Failure::User { .. } => 2,
-            Failure::Os(_) => 1,
+            Failure::Profile(_) => 2,
+            Failure::Core(e) => match e.kind {
+                Kind::Profile | Kind::Usage | Kind::Host => 2,
+                Kind::Os => 1,
+            },
         }
     }
 }
@@ -47,37 +41,25 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
-            Failure::User { message, hint } => {
-                write!(f, "error: {message}")?;
-                if let Some(h) = hint {
+            Failure::Core(e) => {
+                write!(f, "error: {}", e.message)?;
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    write!(f, "\n  cause: {c}")?;
+                    cause = c.source();
+                }
+                for h in &e.hints {
                     write!(f, "\n  hint: {h}")?;
                 }
                 Ok(())
             }
-            Failure::Os(message) => write!(f, "error: {message}"),
         }
     }
 }
 
-impl From<LoadError> for Failure {
-    fn from(e: LoadError) -> Self {
-        match e {
-            LoadError::NotFound {
-                name,
-                suggestion,
-                known,
-            } => Failure::user(
-                format!("no profile named `{name}`"),
-                Some(match suggestion {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("known profiles: {}", known.join(", ")),
-                }),
-            ),
-            LoadError::Invalid(d) => Failure::Profile(d),
-            LoadError::Io { path, source } => {
-                Failure::Os(format!("cannot read `{}`: {source}", path.display()))
-            }
-        }
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Core(e)
     }
 }
 
@@ -87,17 +69,30 @@ impl From<Diagnostics> for Failure {
     }
 }
 
-impl From<RenderError> for Failure {
-    fn from(e: RenderError) -> Self {
-        Failure::User {
-            message: e.message,
-            hint: e.hint,
+impl From<LoadError> for Failure {
+    fn from(e: LoadError) -> Self {
+        match e.into_diagnostics() {
+            Ok(d) => Failure::Profile(d),
+            Err(LoadError::NotFound {
+                name,
+                suggestion,
+                known,
+            }) => Failure::Core(Error::usage(format!("no profile named `{name}`")).hint(
+                match suggestion {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("known profiles: {}", known.join(", ")),
+                },
+            )),
+            Err(other) => Failure::Core(Error::new(Kind::Os, other.to_string())),
         }
     }
 }
 
-impl From<clp_core::apply::WriteError> for Failure {
-    fn from(e: clp_core::apply::WriteError) -> Self {
-        Failure::Os(format!("{e}: {}", e.source))
+impl From<InitError> for Failure {
+    fn from(e: InitError) -> Self {
+        match e {
+            InitError::Usage(e) => e.into(),
+            InitError::Load(e) => e.into(),
+        }
     }
 }

@@ -1,32 +1,65 @@
-//! Writing files: atomic (temp file + rename in the same dir) and minimal (an unchanged
-//! file is not rewritten). The only module of clp-core that writes to disk.
+//! Writing a plan's files: atomic (temp file + rename in the same dir) and minimal (an
+//! unchanged file is not rewritten). The only module of clp-core that writes to disk.
 
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
 
-/// A write that failed, naming the path.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot write `{}`", path.display())]
-pub struct WriteError {
-    /// The path being written.
-    pub path: PathBuf,
-    /// What failed.
-    #[source]
-    pub source: std::io::Error,
+use crate::error::Error;
+use crate::plan::{LaunchPlan, WritePolicy};
+
+/// Creates the plan's dirs, files and links (atomically; unchanged files untouched), and
+/// hands them to the session's user when clp runs as root.
+pub fn apply(plan: &LaunchPlan) -> Result<(), Error> {
+    // As root the plan's dirs belong to the sandbox user, who may have planted a symlink
+    // in them from inside the boundary: never follow one when handing a path over.
+    let chown = |path: &Path| -> Result<(), Error> {
+        let Some((uid, gid)) = plan.owner else {
+            return Ok(());
+        };
+        if path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            return Err(Error::host(format!(
+                "`{}` is a symbolic link; clp will not hand it to uid {uid}",
+                path.display()
+            ))
+            .hint("remove it (it may have been planted from inside the boundary)"));
+        }
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+            .map_err(|e| Error::io(format!("cannot hand to uid {uid}"), path, e))
+    };
+    for d in &plan.dirs {
+        create_dir(d, 0o700)?;
+        chown(d)?;
+    }
+    for f in &plan.files {
+        let created = match f.policy {
+            WritePolicy::Replace => {
+                write_atomic(&f.path, f.contents.as_bytes(), f.mode)?;
+                true
+            }
+            WritePolicy::CreateIfMissing => create_new(&f.path, f.contents.as_bytes(), f.mode)?,
+        };
+        if created {
+            chown(&f.path)?;
+        }
+    }
+    for l in &plan.links {
+        symlink_new(&l.target, &l.link)?;
+    }
+    Ok(())
 }
 
-fn err(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError {
-        path: path.to_owned(),
-        source,
-    }
+fn err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::io("cannot write", path, source)
 }
 
 /// Replaces `path` with `contents` atomically unless it already holds exactly that
 /// (contents and mode). Readers see the old file or the new one, never a torn one.
 /// Returns whether anything was written.
-pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<bool, WriteError> {
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<bool, Error> {
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.permissions().mode() & 0o7777 == mode
             && std::fs::read(path).is_ok_and(|old| old == contents)
@@ -51,7 +84,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<bool, Wri
 
 /// Creates `path` with `contents` only if it does not exist; never replaces a file.
 /// Returns whether it was created.
-pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, WriteError> {
+pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, Error> {
     if path.symlink_metadata().is_ok() {
         return Ok(false);
     }
@@ -73,7 +106,7 @@ pub fn create_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, Write
 }
 
 /// Creates a directory and its parents with `mode` for the ones it creates.
-pub fn create_dir(path: &Path, mode: u32) -> Result<(), WriteError> {
+pub fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
     match path.symlink_metadata() {
         Ok(m) if m.is_dir() => return Ok(()),
         // A symlink (or file) where a directory belongs is never followed.
@@ -92,11 +125,9 @@ pub fn create_dir(path: &Path, mode: u32) -> Result<(), WriteError> {
         .map_err(err(path))
 }
 
-use std::os::unix::fs::DirBuilderExt;
-
 /// Makes `link` a symlink to `target` unless something already exists at `link`.
 /// Returns whether it was created.
-pub fn symlink_new(target: &Path, link: &Path) -> Result<bool, WriteError> {
+pub fn symlink_new(target: &Path, link: &Path) -> Result<bool, Error> {
     if link.symlink_metadata().is_ok() {
         return Ok(false);
     }

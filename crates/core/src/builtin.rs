@@ -8,7 +8,7 @@ macro_rules! builtin {
         (
             $name,
             concat!("profiles/", $name, ".toml"),
-            include_str!(concat!("../../../profiles/", $name, ".toml")),
+            include_str!(concat!("../profiles/", $name, ".toml")),
         )
     };
 }

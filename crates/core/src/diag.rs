@@ -6,6 +6,7 @@
 use std::fmt;
 
 use serde::Serialize;
+use serde_json::Value;
 
 /// One problem in a profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,6 +88,19 @@ impl fmt::Display for Diagnostics {
             write!(f, "{d}")?;
         }
         Ok(())
+    }
+}
+
+/// A value short enough for a one-line message.
+pub fn short(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => format!("`{s}`"),
+        other => format!("`{other}`"),
+    };
+    if s.chars().count() > 60 {
+        format!("{}...`", s.chars().take(56).collect::<String>())
+    } else {
+        s
     }
 }
 

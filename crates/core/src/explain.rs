@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::load::{Loaded, Provenance};
-use crate::resolve::{Auth, Profile, Secret};
+use crate::merge::{Loaded, Provenance};
+use crate::profile::{Auth, Profile, Secret};
 
 /// One key of a resolved profile.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,7 +94,14 @@ pub fn explain(profile: &Profile, loaded: &Loaded) -> Vec<Row> {
     }
     row("claude.command", json!(profile.claude.command));
     row("claude.args", json!(profile.claude.args));
-    row("claude.version", opt(&profile.claude.version));
+    row(
+        "claude.version",
+        profile
+            .claude
+            .version
+            .as_ref()
+            .map_or(Value::Null, |v| json!(v.as_str())),
+    );
     for (k, v) in &profile.claude.settings {
         row(&format!("claude.settings.{k}"), v.clone());
     }
@@ -134,4 +141,78 @@ pub fn toml_value(value: &Value) -> String {
 
 fn toml_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
+}
+
+/// `clp show NAME` as text: the profile, its file and chain, each value with where it
+/// came from, then the plan's notes or why it cannot launch here.
+pub fn show_text(
+    profile: &Profile,
+    loaded: &Loaded,
+    plan: &Result<crate::plan::LaunchPlan, crate::error::Error>,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "profile  {}", profile.name);
+    if let Some(l) = loaded.chain.last() {
+        let _ = writeln!(out, "file     {}", l.source.label());
+    }
+    let chain = chain(loaded);
+    if chain.len() > 1 {
+        let _ = writeln!(out, "extends  {}", chain.join(" -> "));
+    }
+    let level = profile.isolation.level;
+    let _ = writeln!(out, "level    {} ({})\n", level.letter(), level.as_str());
+    let cells: Vec<(String, String)> = explain(profile, loaded)
+        .iter()
+        .map(|r| {
+            let kv = format!("{} = {}", r.key, toml_value(&r.value));
+            (kv, r.from.to_string())
+        })
+        .collect();
+    let width = cells.iter().map(|c| c.0.chars().count()).max().unwrap_or(0);
+    for (kv, from) in cells {
+        let _ = writeln!(out, "{kv:<width$}  # {from}");
+    }
+    match plan {
+        Ok(plan) if !plan.notes.is_empty() => {
+            out.push('\n');
+            for n in &plan.notes {
+                let _ = writeln!(out, "note: {n}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = writeln!(out, "\ncannot launch here: {}", e.message);
+            for h in &e.hints {
+                let _ = writeln!(out, "  hint: {h}");
+            }
+        }
+    }
+    out
+}
+
+/// `clp show NAME --json`.
+pub fn show_json(
+    profile: &Profile,
+    loaded: &Loaded,
+    plan: &Result<crate::plan::LaunchPlan, crate::error::Error>,
+) -> Value {
+    json!({
+        "name": profile.name,
+        "source": loaded.chain.last().map(|l| l.source.label()),
+        "chain": chain(loaded),
+        "values": explain(profile, loaded),
+        "notes": plan.as_ref().map(|p| p.notes.clone()).unwrap_or_default(),
+        "launch-error": plan.as_ref().err().map(|e| e.to_string()),
+    })
+}
+
+/// The profile's `extends` chain, the named profile first.
+fn chain(loaded: &Loaded) -> Vec<String> {
+    loaded
+        .chain
+        .iter()
+        .rev()
+        .map(|l| l.source.name.clone())
+        .collect()
 }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-/// Programs whose location rendering or `clp doctor` may need.
+/// Programs whose location rendering or `clp doctor` may need; a launch looks up only
+/// those its level runs.
 pub const KNOWN_PROGRAMS: &[&str] = &[
     "claude", "bwrap", "socat", "podman", "docker", "setpriv", "runc",
 ];
@@ -51,6 +52,17 @@ pub struct Host {
     pub users: BTreeMap<String, HostUser>,
     /// Paths that were checked and exist (e.g. the workspace's `.git/hooks`).
     pub existing: std::collections::BTreeSet<PathBuf>,
+}
+
+/// What rendering one profile needs to know about the machine beyond the basics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Programs to look up on `PATH`.
+    pub programs: Vec<String>,
+    /// Users to look up by name or uid.
+    pub users: Vec<String>,
+    /// Paths whose existence matters.
+    pub paths: Vec<PathBuf>,
 }
 
 /// A local user account.
@@ -265,9 +277,23 @@ pub mod detect {
         }
     }
 
+    /// Looks up what a render needs (see `render::needs`) and nothing more.
+    pub fn gather(host: &mut Host, needs: &Needs) {
+        for name in &needs.programs {
+            locate(host, name);
+        }
+        for user in &needs.users {
+            locate_user(host, user);
+        }
+        probe_paths(host, &needs.paths);
+    }
+
     /// Looks up one more program and records it in the host.
     pub fn locate(host: &mut Host, name: &str) {
         let path_var = host.env.get("PATH").cloned().unwrap_or_default();
+        if host.programs.contains_key(name) {
+            return;
+        }
         if let Some(p) = which(name, &path_var, &host.cwd) {
             if let Ok(target) = std::fs::canonicalize(&p) {
                 host.program_targets.insert(name.to_string(), target);

@@ -1,28 +1,54 @@
 //! clp-core: the profile model, layered loading, validation and rendering behind `clp`.
 //!
-//! The data path is `files -> layers -> merged RawProfile -> resolve(Host) -> Profile ->
-//! render -> LaunchPlan`. Everything up to the plan is pure given the [`Host`]; the only
-//! modules that touch the machine are [`load`] (reads profile files), [`host`] (reads the
-//! process environment), [`apply`] (writes a plan's files) and [`probe`] (asks the backend).
+//! The data path reads from the module names, each importing only modules above it in
+//! this list:
+//!
+//! ```text
+//! source  -> layer  -> merge  -> profile  -> render (settings, boundary, level) -> plan
+//! (files)    (check)   (extends,  (resolve     (pure)                              (data)
+//!                       --set)     with Host)
+//! ```
+//!
+//! then `apply` (write the plan's files), `preflight` (the backend), `secret` and the
+//! CLI's exec. Everything up to the plan is pure given the [`Host`]; the modules that touch
+//! the machine are named for it: [`source`] reads profile files, [`host::detect`] reads the
+//! process environment, [`apply`] writes, [`probe`] and [`preflight`] ask the backend,
+//! [`secret`] runs credential commands, [`doctor`] runs checks.
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply;
+pub mod boundary;
 pub mod builtin;
-pub mod container;
 pub mod diag;
+pub mod doctor;
+pub mod error;
 pub mod explain;
 pub mod host;
-pub mod load;
+pub mod init;
+pub mod keypath;
+pub mod layer;
+pub mod level;
+pub mod listing;
+pub mod merge;
 pub mod model;
+pub mod net;
+pub mod plan;
+pub mod policy;
+pub mod preflight;
 pub mod probe;
+pub mod profile;
 pub mod render;
-pub mod resolve;
-pub mod sandbox;
+pub mod report;
+pub mod rules;
 pub mod schema;
-pub mod validate;
+pub mod secret;
+pub mod settings;
+pub mod source;
 
 pub use diag::{Diagnostic, Diagnostics};
+pub use error::{Error, Kind, LoadError};
 pub use host::Host;
-pub use load::{Catalog, LoadError, Loaded, Override, SearchPath};
-pub use render::{LaunchPlan, RenderError};
-pub use resolve::{resolve, Profile};
+pub use merge::{Loaded, Override};
+pub use plan::LaunchPlan;
+pub use profile::{resolve, Profile};
+pub use source::{Catalog, SearchPath};

@@ -2,12 +2,20 @@
 //!
 //! These types are the source of `schemas/profile.schema.json`: their doc comments are the
 //! descriptions editors show, so each says what the key does, its default and an example.
-//! Defaults are never applied here; [`crate::resolve()`] applies them in one place.
+//! Defaults are never applied here; [`crate::profile::resolve`] applies them in one place.
+//!
+//! Values that have a type are parsed here, once: the backend URL is a [`BaseUrl`], the
+//! required Claude Code version a [`VersionSpec`], network entries [`HostPattern`]s. A
+//! profile that deserializes into [`RawProfile`] is valid as far as one file can be; the
+//! generated JSON Schema says the same thing, for editors and for located diagnostics.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use crate::net::HostPattern;
 
 /// A Claude Code launch profile (`<name>.toml`).
 ///
@@ -29,14 +37,12 @@ pub struct RawProfile {
     /// replace the parent's list. Cycles are an error.
     ///
     /// Example: `extends = "local-glm"`
-    #[schemars(length(min = 1))]
-    pub extends: Option<String>,
+    pub extends: Option<NonEmpty>,
 
     /// Shell alias that `clp shell-init` defines for `clp use <this profile>`.
     ///
     /// Example: `alias = "claude-local"`
-    #[schemars(pattern(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"))]
-    pub alias: Option<String>,
+    pub alias: Option<AliasName>,
 
     /// How Claude Code authenticates.
     pub auth: Option<RawAuth>,
@@ -64,8 +70,11 @@ pub struct RawProfile {
     /// Values are literal strings. Credentials belong in `auth`, not here.
     ///
     /// Example: `env = { DISABLE_AUTOUPDATER = "1" }`
-    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" }))]
-    pub env: Option<BTreeMap<String, String>>,
+    #[schemars(
+        with = "Option<BTreeMap<String, String>>",
+        extend("propertyNames" = { "pattern": ENV_NAME_PATTERN })
+    )]
+    pub env: Option<BTreeMap<EnvName, String>>,
 
     /// The Claude Code binary, its arguments and extra settings.
     pub claude: Option<RawClaude>,
@@ -93,34 +102,29 @@ pub struct RawAuth {
     /// or `token-command` for real secrets.
     ///
     /// Example: `token = "llamacpp"`
-    #[schemars(length(min = 1))]
-    pub token: Option<String>,
+    pub token: Option<NonEmpty>,
 
     /// Environment variable holding the bearer token (`auth-token` mode).
     ///
     /// Example: `token-env = "MY_PROXY_TOKEN"`
-    #[schemars(pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    pub token_env: Option<String>,
+    pub token_env: Option<EnvName>,
 
     /// Shell command that prints the bearer token (`auth-token` mode); run at launch.
     ///
     /// Example: `token-command = "pass show llm/proxy-token"`
-    #[schemars(length(min = 1))]
-    pub token_command: Option<String>,
+    pub token_command: Option<NonEmpty>,
 
     /// Environment variable holding the API key (`api-key` mode).
     ///
     /// Example: `key-env = "ANTHROPIC_WORK_KEY"`
-    #[schemars(pattern(r"^[A-Za-z_][A-Za-z0-9_]*$"))]
-    pub key_env: Option<String>,
+    pub key_env: Option<EnvName>,
 
     /// Shell command that prints the API key (`api-key` mode).
     ///
     /// Rendered as Claude Code's `apiKeyHelper`, so the key never lands in a file.
     ///
     /// Example: `key-command = "pass show anthropic/api-key"`
-    #[schemars(length(min = 1))]
-    pub key_command: Option<String>,
+    pub key_command: Option<NonEmpty>,
 }
 
 /// Authentication mode.
@@ -144,22 +148,19 @@ pub struct RawBackend {
     /// Becomes `ANTHROPIC_BASE_URL`; Claude Code appends `/v1/messages` itself.
     ///
     /// Example: `url = "http://127.0.0.1:8080"`
-    #[schemars(length(min = 1))]
-    pub url: Option<String>,
+    pub url: Option<BaseUrl>,
 
     /// Path probed before launch; a 200 answer means ready.
     ///
     /// llama-server answers `/health` with 503 while a model loads. Set `check = false` to
     /// skip the probe. Default: `/health`.
-    #[schemars(pattern(r"^/"))]
-    pub health: Option<String>,
+    pub health: Option<ServerPath>,
 
     /// Path listing the served models; when set, a launch warns if the profile's model is
     /// not among them.
     ///
     /// Example: `models = "/v1/models"`
-    #[schemars(pattern(r"^/"))]
-    pub models: Option<String>,
+    pub models: Option<ServerPath>,
 
     /// Probe the backend before launch. Default: `true` for a loopback URL, `false` otherwise.
     pub check: Option<bool>,
@@ -168,8 +169,7 @@ pub struct RawBackend {
     /// serving the profile's model) before giving up.
     ///
     /// Default: `0` (fail at once with a hint), or `120` when `switch` is set.
-    #[schemars(range(max = 3600))]
-    pub wait: Option<u32>,
+    pub wait: Option<WaitSecs>,
 
     /// How to ask the server for the profile's model before launch (a llama-server
     /// behind a model manager, say); clp then waits until the model is listed.
@@ -187,14 +187,12 @@ pub struct RawSwitch {
     /// Shell command to run; it must exit 0.
     ///
     /// Example: `command = "llama-swap-ctl load glm-flash-q4"`
-    #[schemars(length(min = 1))]
-    pub command: Option<String>,
+    pub command: Option<NonEmpty>,
 
     /// URL to request: absolute, or a path on the backend.
     ///
     /// Example: `url = "http://127.0.0.1:8081/switch"`
-    #[schemars(length(min = 1))]
-    pub url: Option<String>,
+    pub url: Option<NonEmpty>,
 
     /// HTTP method. Default: `POST`.
     pub method: Option<HttpMethod>,
@@ -224,34 +222,29 @@ pub struct RawModel {
     /// The main model (`ANTHROPIC_MODEL`).
     ///
     /// Example: `default = "glm-flash-q4"`
-    #[schemars(length(min = 1))]
-    pub default: Option<String>,
+    pub default: Option<NonEmpty>,
 
     /// Model used where Claude Code asks for Opus (`ANTHROPIC_DEFAULT_OPUS_MODEL`).
     ///
     /// Default: `model.default`.
-    #[schemars(length(min = 1))]
-    pub opus: Option<String>,
+    pub opus: Option<NonEmpty>,
 
     /// Model used where Claude Code asks for Sonnet (`ANTHROPIC_DEFAULT_SONNET_MODEL`).
     ///
     /// Default: `model.default`.
-    #[schemars(length(min = 1))]
-    pub sonnet: Option<String>,
+    pub sonnet: Option<NonEmpty>,
 
     /// Model used for small, fast tasks (`ANTHROPIC_DEFAULT_HAIKU_MODEL`).
     ///
     /// Default: `model.default`.
-    #[schemars(length(min = 1))]
-    pub haiku: Option<String>,
+    pub haiku: Option<NonEmpty>,
 
     /// Context window of the served model, in tokens (`CLAUDE_CODE_MAX_CONTEXT_TOKENS`).
     ///
     /// Set it to llama-server's `-c`; Claude Code then compacts before the server refuses.
     ///
     /// Example: `context = 32768`
-    #[schemars(range(min = 1024, max = 10_000_000))]
-    pub context: Option<u32>,
+    pub context: Option<ContextTokens>,
 }
 
 /// How strongly Claude Code is separated from the rest of the machine.
@@ -270,15 +263,13 @@ pub struct RawIsolation {
     /// `~` and relative paths resolve against your home and this file's directory.
     /// Default: `~/.claude` for `oauth` profiles (the normal install), otherwise
     /// `<state dir>/<profile>/claude`.
-    #[schemars(length(min = 1))]
-    pub config_dir: Option<String>,
+    pub config_dir: Option<NonEmpty>,
 
     /// User the sandbox runs as when clp itself runs as root (levels `sandbox` and
     /// `container`).
     ///
     /// A user name or a numeric uid. Default: the owner of the workspace, if not root.
-    #[schemars(length(min = 1))]
-    pub user: Option<String>,
+    pub user: Option<NonEmpty>,
 }
 
 /// Isolation level.
@@ -346,7 +337,7 @@ pub struct RawNetwork {
     /// Also becomes Claude Code's `sandbox.network.allowedDomains`.
     ///
     /// Example: `allow = ["github.com", "*.npmjs.org", "pypi.org:443"]`
-    pub allow: Option<Vec<String>>,
+    pub allow: Option<Vec<HostPattern>>,
 }
 
 /// Network mode.
@@ -370,8 +361,7 @@ pub struct RawWorkspace {
     /// Neither `/` nor your whole home. Default: the directory clp is started in.
     ///
     /// Example: `path = "~/src/my-project"`
-    #[schemars(length(min = 1))]
-    pub path: Option<String>,
+    pub path: Option<NonEmpty>,
 
     /// Extra paths visible read-only inside the boundary.
     ///
@@ -419,8 +409,7 @@ pub struct RawClaude {
     /// The Claude Code executable: a name looked up in `PATH`, or a path.
     ///
     /// Default: `claude`.
-    #[schemars(length(min = 1))]
-    pub command: Option<String>,
+    pub command: Option<NonEmpty>,
 
     /// Arguments always passed before the ones given on the command line.
     ///
@@ -431,7 +420,7 @@ pub struct RawClaude {
     /// the container image installs it.
     ///
     /// Example: `version = ">=2.1.300"`
-    pub version: Option<String>,
+    pub version: Option<VersionSpec>,
 
     /// Extra keys for the rendered `settings.json`, checked against Claude Code's settings
     /// schema. Keys clp manages (the backend `env` pins, the sandbox) still win.
@@ -452,8 +441,7 @@ pub struct RawContainer {
     /// Image with Claude Code installed; `clp image NAME` prints a Containerfile for it.
     ///
     /// Default: `localhost/clp-claude:<claude.version or latest>`.
-    #[schemars(length(min = 1))]
-    pub image: Option<String>,
+    pub image: Option<NonEmpty>,
 }
 
 /// Container engine.
@@ -467,3 +455,398 @@ pub enum Engine {
     /// Podman.
     Podman,
 }
+
+/// A backend base URL: `http` or `https`, the server root (no `/v1`), no query, no
+/// fragment and no credentials (they would be printed by `clp show` and sent in clear).
+///
+/// Kept as written, without a trailing slash, with its parsed form beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl {
+    text: String,
+    url: url::Url,
+}
+
+/// Why a string is not a [`BaseUrl`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UrlProblem {
+    /// Not a URL at all.
+    Syntax(String),
+    /// Not http or https; `hint` says what to write instead.
+    Scheme {
+        /// The scheme found.
+        scheme: String,
+        /// A corrected spelling.
+        hint: String,
+    },
+    /// Ends in `/v1`; `root` is the server root to use instead.
+    V1 {
+        /// The server root.
+        root: String,
+    },
+    /// Has a query or a fragment.
+    Query,
+    /// Carries a user name or password.
+    Credentials,
+}
+
+impl fmt::Display for UrlProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlProblem::Syntax(e) => write!(f, "not a URL: {e}"),
+            UrlProblem::Scheme { scheme, .. } => write!(f, "unsupported scheme `{scheme}`"),
+            UrlProblem::V1 { .. } => f.write_str("the base URL ends in `/v1`"),
+            UrlProblem::Query => f.write_str("the base URL cannot have a query or fragment"),
+            UrlProblem::Credentials => {
+                f.write_str("the base URL carries credentials (`user:password@`)")
+            }
+        }
+    }
+}
+
+impl UrlProblem {
+    /// How to fix it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            UrlProblem::Syntax(_) => Some("write e.g. `http://127.0.0.1:8080`".into()),
+            UrlProblem::Scheme { hint, .. } => Some(hint.clone()),
+            UrlProblem::V1 { root } => Some(format!(
+                "use the server root `{root}`: Claude Code appends `/v1/messages` itself"
+            )),
+            UrlProblem::Query => None,
+            UrlProblem::Credentials => Some(
+                "remove them from the URL; put a token in `auth.token-env` or \
+                 `auth.token-command`"
+                    .into(),
+            ),
+        }
+    }
+}
+
+impl BaseUrl {
+    /// Parses and checks a base URL.
+    pub fn parse(text: &str) -> Result<BaseUrl, UrlProblem> {
+        let parsed = url::Url::parse(text).map_err(|e| UrlProblem::Syntax(e.to_string()))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            let hint = if parsed.cannot_be_a_base() && !text.contains("://") {
+                format!("add the scheme: `http://{text}`")
+            } else {
+                "use `http://` or `https://`".to_owned()
+            };
+            return Err(UrlProblem::Scheme {
+                scheme: parsed.scheme().to_owned(),
+                hint,
+            });
+        }
+        let path = parsed.path().trim_end_matches('/');
+        if path.ends_with("/v1") || path.contains("/v1/") {
+            let before = &path[..path.find("/v1").unwrap_or(path.len())];
+            let root = format!("{}{before}", parsed.origin().ascii_serialization());
+            return Err(UrlProblem::V1 { root });
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(UrlProblem::Query);
+        }
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(UrlProblem::Credentials);
+        }
+        Ok(BaseUrl {
+            text: text.trim_end_matches('/').to_owned(),
+            url: parsed,
+        })
+    }
+
+    /// The URL as written, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The host name or address, without brackets.
+    pub fn host(&self) -> String {
+        match self.url.host() {
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        }
+    }
+
+    /// The port, or the scheme's default.
+    pub fn port(&self) -> u16 {
+        self.url.port_or_known_default().unwrap_or(80)
+    }
+
+    /// Whether the host is this machine's loopback (`localhost`, `127.0.0.0/8`, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        crate::net::is_loopback_host(&self.host())
+    }
+
+    /// `self` followed by `path` (which starts with `/`).
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.text)
+    }
+}
+
+/// A required Claude Code version: a semver requirement, kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionSpec {
+    text: String,
+    req: semver::VersionReq,
+}
+
+impl VersionSpec {
+    /// Parses a requirement such as `>=2.1.300` or `=2.1.330`.
+    pub fn parse(text: &str) -> Result<VersionSpec, semver::Error> {
+        Ok(VersionSpec {
+            req: semver::VersionReq::parse(text)?,
+            text: text.to_owned(),
+        })
+    }
+
+    /// Whether `version` (as Claude Code prints it) satisfies the requirement.
+    pub fn matches(&self, version: &str) -> bool {
+        semver::Version::parse(version).is_ok_and(|v| self.req.matches(&v))
+    }
+
+    /// The exact version when the requirement pins one (`=2.1.330`).
+    pub fn pinned(&self) -> Option<&str> {
+        let v = self.text.strip_prefix('=')?.trim();
+        semver::Version::parse(v).is_ok().then_some(v)
+    }
+
+    /// The requirement as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl HttpMethod {
+    /// The method's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+        }
+    }
+}
+
+/// The pattern of an environment variable name, shared by [`EnvName`] and the schema of
+/// the `env` table's keys.
+pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
+
+/// Defines a string newtype whose `Deserialize` enforces exactly what its JSON Schema
+/// says, so that a profile that deserializes is one the schema accepts: the launch path
+/// checks profiles with serde alone, `clp check` with the schema, and both agree.
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $schema:tt, $valid:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks `s`.
+            pub fn new(s: impl Into<String>) -> Option<$name> {
+                let s = s.into();
+                let valid: fn(&str) -> bool = $valid;
+                valid(&s).then_some($name(s))
+            }
+
+            /// The string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The string, owned.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::new(s).ok_or_else(|| {
+                    serde::de::Error::custom(concat!("not a valid ", stringify!($name)))
+                })
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// A string that is not empty.
+    NonEmpty,
+    { "type": "string", "minLength": 1 },
+    |s| !s.is_empty()
+);
+
+checked_string!(
+    /// An environment variable name: letters, digits and `_`, not starting with a digit.
+    EnvName,
+    { "type": "string", "pattern": ENV_NAME_PATTERN },
+    |s| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }
+);
+
+checked_string!(
+    /// A path on the backend server, starting with `/`.
+    ServerPath,
+    { "type": "string", "pattern": "^/" },
+    |s| s.starts_with('/')
+);
+
+checked_string!(
+    /// A shell alias name: letters, digits, `_`, `.` and `-`, not starting with `.` or `-`.
+    AliasName,
+    { "type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]*$" },
+    |s| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    }
+);
+
+/// Defines a bounded integer newtype, enforced by `Deserialize` and said by its schema.
+macro_rules! bounded_int {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(u32);
+
+        impl $name {
+            /// Checks `n`.
+            pub fn new(n: u32) -> Option<$name> {
+                ($min..=$max).contains(&n).then_some($name(n))
+            }
+
+            /// The number.
+            pub fn get(self) -> u32 {
+                self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let n = u32::deserialize(d)?;
+                $name::new(n).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "must be between {} and {}",
+                        $min, $max
+                    ))
+                })
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let mut schema = schemars::json_schema!({
+                    "type": "integer",
+                    "format": "uint32",
+                    "minimum": $min,
+                });
+                if $max < u32::MAX {
+                    schema.insert("maximum".into(), $max.into());
+                }
+                schema
+            }
+        }
+    };
+}
+
+bounded_int!(
+    /// Seconds to wait for a backend: at most an hour.
+    WaitSecs,
+    0u32,
+    3600u32
+);
+
+bounded_int!(
+    /// A context window in tokens.
+    ContextTokens,
+    1024u32,
+    10_000_000u32
+);
+
+/// Implements `Display`, `Serialize`, `Deserialize` (through the type's `parse`) and a
+/// string JSON Schema for a value written as a string and kept as written.
+macro_rules! text_value {
+    ($name:ty, $min_length:expr) => {
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$name>::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                let mut schema = schemars::json_schema!({ "type": "string" });
+                if let Some(n) = $min_length {
+                    schema.insert("minLength".into(), serde_json::json!(n));
+                }
+                schema
+            }
+        }
+    };
+}
+
+text_value!(BaseUrl, Some(1));
+text_value!(VersionSpec, None::<u32>);
+text_value!(HostPattern, None::<u32>);

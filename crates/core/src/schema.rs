@@ -16,7 +16,7 @@ pub const PROFILE_SCHEMA_ID: &str = "https://clp.dev/schemas/profile.schema.json
 
 /// Claude Code's settings schema (SchemaStore, Apache-2.0), as vendored in `schemas/`.
 pub const CLAUDE_SETTINGS_SCHEMA: &str =
-    include_str!("../../../schemas/claude-code-settings.schema.json");
+    include_str!("../schemas/claude-code-settings.schema.json");
 
 /// The profile schema as a JSON value, generated once per process.
 pub fn profile_schema() -> &'static Value {
@@ -171,7 +171,7 @@ pub fn reference_markdown() -> String {
     out
 }
 
-fn resolve_ref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+pub(crate) fn resolve_ref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
     node.get("$ref")
         .and_then(Value::as_str)
         .and_then(|r| r.strip_prefix('#'))

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use clp_core::render::{render_use, SETTINGS_FILE};
+use clp_core::plan::SETTINGS_FILE;
+use clp_core::render::render_use;
 use clp_core::Host;
 use serde_json::Value;
 

@@ -3,6 +3,7 @@
 //! Code's settings schema as the outside referee.
 
 mod conformance;
+mod layers;
 mod render;
 mod schema;
 
@@ -10,7 +11,7 @@ use clp_core::{resolve, Catalog, Host, Override, Profile, SearchPath};
 
 /// Loads and resolves a built-in profile against `host`, with `--set` overrides.
 pub fn builtin(name: &str, host: &Host, sets: &[&str]) -> Profile {
-    let catalog = Catalog::discover(&SearchPath::default()).unwrap();
+    let catalog = Catalog::new(SearchPath::default());
     let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
     let loaded = catalog.load(name, &overrides).unwrap();
     resolve(&loaded, host).unwrap()

@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use clp_core::load::{Origin, Source};
 use clp_core::model::Engine;
-use clp_core::render::{plan_text, portable, render_use, LaunchPlan};
+use clp_core::render::render_use;
+use clp_core::report::{plan_text, portable};
+use clp_core::source::{Origin, Source};
+use clp_core::LaunchPlan;
 use clp_core::{resolve, Catalog, Host, Profile, SearchPath};
 
 fn render(profile: &Profile, host: &Host) -> LaunchPlan {
@@ -62,14 +64,17 @@ fn container_renders_for_docker_and_podman() {
         } else {
             Engine::Podman
         };
-        assert_eq!(clp_core::container::engine(&profile, &host), expected);
+        assert_eq!(
+            clp_core::level::container::engine(&profile, &host),
+            expected
+        );
         let plan = render(&profile, &host);
         insta::assert_snapshot!(format!("render_local-container_{engine}"), plan_text(&plan));
     }
 }
 
 fn custom(text: &str, host: &Host) -> Profile {
-    let mut catalog = Catalog::discover(&SearchPath::default()).unwrap();
+    let mut catalog = Catalog::new(SearchPath::default());
     let source = Source {
         name: "custom".into(),
         origin: Origin::User,

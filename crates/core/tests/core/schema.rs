@@ -3,10 +3,7 @@
 
 use std::path::Path;
 
-const SCHEMA_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../schemas/profile.schema.json"
-);
+const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/profile.schema.json");
 
 const REFERENCE_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -57,7 +54,7 @@ fn check_generated(path: &str, generated: &str) {
 
 #[test]
 fn every_shipped_profile_points_at_the_schema_and_validates() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -76,7 +73,7 @@ fn every_shipped_profile_points_at_the_schema_and_validates() {
             "{} must start with the #:schema line",
             file.display()
         );
-        let checked = clp_core::validate::check_text(&file.display().to_string(), &text);
+        let checked = clp_core::layer::check_text(&file.display().to_string(), &text);
         assert!(checked.diagnostics.is_empty(), "{:#?}", checked.diagnostics);
         let stem = file.file_stem().unwrap().to_str().unwrap();
         assert!(
@@ -102,4 +99,22 @@ fn level_aliases_are_in_the_schema() {
     }
     // Doc comments become descriptions.
     assert!(text.contains("Base URL of the server"));
+}
+
+/// One Claude Code version everywhere: CI installs it, the container profile pins it,
+/// `clp --version` names it.
+#[test]
+fn the_tested_claude_version_is_the_one_ci_installs_and_the_container_pins() {
+    let v = clp_core::policy::TESTED_CLAUDE_VERSION;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        ci.contains(&format!("claude_version={v}\n")),
+        ".ci/run installs {v}"
+    );
+    let container = std::fs::read_to_string(root.join("profiles/local-container.toml")).unwrap();
+    assert!(
+        container.contains(&format!("version = \"={v}\"")),
+        "local-container pins {v}"
+    );
 }

@@ -1,64 +1,107 @@
-//! `clp doctor [NAME]`: can this machine launch the profile? Each check says ok, warning
-//! or error, with one line saying how to fix it.
+//! `clp doctor [NAME]`: can this machine launch the profile? Each check is data (ok,
+//! warning or error, and one line saying how to fix it), handed to the caller as it is
+//! made, since some checks start the boundary and take a moment.
+//!
+//! The checks run programs (Claude Code's `--version`, bubblewrap, the profile's own
+//! boundary) and ask the backend: this module does I/O by design.
 
-use std::fmt;
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use clp_core::model::Level;
-use clp_core::probe::{self, Health};
-use clp_core::render::{render_run, render_use};
-use clp_core::Profile;
+use crate::host::Host;
+use crate::model::Level;
+use crate::policy::Tool;
+use crate::probe::{self, Health};
+use crate::profile::Profile;
+use crate::render::render_run;
 
-use crate::args::GlobalArgs;
-use crate::cmd::Ctx;
-use crate::failure::Failure;
-
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Status {
+/// How a check came out, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Fine.
     Ok,
+    /// Works, but worth knowing.
     Warning,
+    /// A launch would fail.
     Error,
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Status::Ok => "ok     ",
-            Status::Warning => "warning",
-            Status::Error => "error  ",
-        })
-    }
+/// One check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// How it came out.
+    pub status: Status,
+    /// What was checked and found.
+    pub what: String,
+    /// How to fix it.
+    pub fix: Option<String>,
 }
 
-struct Report(Vec<(Status, String, Option<String>)>);
+/// Collects checks, handing each to the caller as it is made.
+struct Report<'a> {
+    sink: &'a mut dyn FnMut(&Check),
+    worst: Status,
+}
 
-impl Report {
+impl Report<'_> {
     fn add(&mut self, status: Status, what: impl Into<String>, fix: Option<String>) {
-        let what = what.into();
-        println!("{status}  {what}");
-        if let Some(f) = &fix {
-            println!("         fix: {f}");
-        }
-        self.0.push((status, what, fix));
+        let check = Check {
+            status,
+            what: what.into(),
+            fix,
+        };
+        (self.sink)(&check);
+        self.worst = self.worst.max(status);
     }
 }
 
-pub fn run(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
-    let mut ctx = Ctx::new(g)?;
-    let mut report = Report(Vec::new());
-    let profile = match name {
-        Some(n) => Some(ctx.profile(n)?.1),
-        None => None,
+/// Runs every check for `profile` (or the profile-independent ones), reporting each to
+/// `sink`, and returns the worst status. `clp` is the clp binary, run inside the
+/// boundary to probe the backend from there.
+pub fn run(
+    host: &Host,
+    profile: Option<&Profile>,
+    clp: &Path,
+    sink: &mut dyn FnMut(&Check),
+) -> Status {
+    let mut report = Report {
+        sink,
+        worst: Status::Ok,
     };
-    let level = profile.as_ref().map(|p| p.isolation.level);
-    let command = profile
-        .as_ref()
-        .map_or("claude".to_owned(), |p| p.claude.command.clone());
+    // Every program any level may need: doctor reports on all of them.
+    let mut found = host.clone();
+    for name in crate::host::KNOWN_PROGRAMS {
+        crate::host::detect::locate(&mut found, name);
+    }
+    let host = &found;
+    let level = profile.map(|p| p.isolation.level);
 
-    // Claude Code itself.
-    match ctx.host.program(&command) {
+    claude_check(host, profile, &mut report);
+    if level.is_none() || level == Some(Level::Sandbox) {
+        sandbox_checks(host, &mut report);
+    }
+    if level == Some(Level::Container) {
+        if let Some(p) = profile {
+            container_checks(host, p, &mut report);
+        }
+    }
+
+    ide_and_managed_checks(host, &mut report);
+    if let Some(p) = profile.filter(|p| p.isolation.level == Level::Sandbox) {
+        nested_sandbox_check(host, p, &mut report);
+    }
+    if let Some(p) = profile {
+        backend_checks(host, p, clp, &mut report);
+    }
+    report.worst
+}
+
+/// Claude Code itself: found, and of the version the profile wants.
+fn claude_check(host: &Host, profile: Option<&Profile>, report: &mut Report) {
+    let level = profile.map(|p| p.isolation.level);
+    let command = profile.map_or("claude".to_owned(), |p| p.claude.command.clone());
+    match host.program(&command) {
         Some(path) => {
             let version = Command::new(path)
                 .arg("--version")
@@ -67,13 +110,10 @@ pub fn run(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
                 .ok()
                 .and_then(|o| String::from_utf8(o.stdout).ok())
                 .and_then(|s| s.split_whitespace().next().map(str::to_owned));
-            let req = profile.as_ref().and_then(|p| p.claude.version.clone());
+            let req = profile.and_then(|p| p.claude.version.clone());
             match (version, req) {
                 (Some(v), Some(req)) => {
-                    let fits = semver::Version::parse(&v)
-                        .ok()
-                        .zip(semver::VersionReq::parse(&req).ok())
-                        .is_some_and(|(v, r)| r.matches(&v));
+                    let fits = req.matches(&v);
                     if fits {
                         report.add(
                             Status::Ok,
@@ -111,21 +151,14 @@ pub fn run(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
         None => report.add(
             Status::Error,
             format!("`{command}` not found on PATH"),
-            Some("npm install -g @anthropic-ai/claude-code".into()),
+            Some(Tool::Claude.install().into()),
         ),
     }
+}
 
-    if level.is_none() || level == Some(Level::Sandbox) {
-        sandbox_checks(&ctx, &mut report);
-    }
-    if level == Some(Level::Container) {
-        if let Some(p) = &profile {
-            container_checks(&ctx, p, &mut report);
-        }
-    }
-
-    // The IDE integration.
-    if ctx.host.ide_dir_exists {
+/// The IDE lock dir, and managed settings (which outrank everything a profile renders).
+fn ide_and_managed_checks(host: &Host, report: &mut Report) {
+    if host.ide_dir_exists {
         report.add(
             Status::Ok,
             "IDE lock dir `~/.claude/ide` present (VS Code integration visible)",
@@ -139,7 +172,6 @@ pub fn run(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
         );
     }
 
-    // Managed settings outrank everything a profile renders.
     for path in [
         "/etc/claude-code/managed-settings.json",
         "/etc/claude-code/managed-mcp.json",
@@ -152,48 +184,25 @@ pub fn run(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
             );
         }
     }
-
-    if let Some(p) = profile
-        .as_ref()
-        .filter(|p| p.isolation.level == Level::Sandbox)
-    {
-        nested_sandbox_check(&ctx, p, &mut report);
-    }
-    if let Some(p) = &profile {
-        backend_checks(&ctx, p, &mut report)?;
-        if let Ok(plan) = render_use(p, &ctx.host, &[]) {
-            for n in plan.notes {
-                println!("note     {n}");
-            }
-        }
-    }
-    let worst = report.0.iter().map(|r| r.0).max().unwrap_or(Status::Ok);
-    Ok(if worst == Status::Error {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
-fn sandbox_checks(ctx: &Ctx, report: &mut Report) {
-    for (name, install) in [
-        ("bwrap", "apt-get install bubblewrap"),
-        ("socat", "apt-get install socat"),
-    ] {
-        match ctx.host.program(name) {
+fn sandbox_checks(host: &Host, report: &mut Report) {
+    for tool in [Tool::Bwrap, Tool::Socat] {
+        let name = tool.program();
+        match host.program(name) {
             Some(p) => report.add(Status::Ok, format!("`{name}` at `{}`", p.display()), None),
             None => report.add(
                 Status::Error,
                 format!("`{name}` not found"),
-                Some(install.into()),
+                Some(tool.install().into()),
             ),
         }
     }
-    if ctx.host.uid == 0 && ctx.host.program("setpriv").is_none() {
+    if host.uid == 0 && host.program(Tool::Setpriv.program()).is_none() {
         report.add(
             Status::Error,
             "`setpriv` not found (needed to leave root inside the sandbox)",
-            Some("apt-get install util-linux".into()),
+            Some(Tool::Setpriv.install().into()),
         );
     }
     let restricted =
@@ -211,7 +220,7 @@ fn sandbox_checks(ctx: &Ctx, report: &mut Report) {
             ),
         );
     }
-    if let Some(bwrap) = ctx.host.program("bwrap") {
+    if let Some(bwrap) = host.program("bwrap") {
         let ok = Command::new(bwrap)
             .args(["--unshare-user", "--ro-bind", "/", "/", "true"])
             .stdin(Stdio::null())
@@ -231,84 +240,31 @@ fn sandbox_checks(ctx: &Ctx, report: &mut Report) {
     }
 }
 
-fn container_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) {
-    let engine = match clp_core::container::engine(profile, &ctx.host) {
-        clp_core::model::Engine::Docker => "docker",
-        _ => "podman",
-    };
-    let Some(path) = ctx.host.program(engine) else {
+fn container_checks(host: &Host, profile: &Profile, report: &mut Report) {
+    let tool = Tool::engine(crate::level::container::engine(profile, host));
+    let engine = tool.program();
+    let Some(path) = host.program(engine) else {
         report.add(
             Status::Error,
             format!("`{engine}` not found"),
-            Some(if engine == "docker" {
-                "apt-get install docker.io (Debian/Ubuntu)".into()
-            } else {
-                "apt-get install podman runc".into()
-            }),
+            Some(tool.install().into()),
         );
         return;
     };
-    let info = Command::new(path)
-        .args(["image", "exists", &profile.container.image])
+    // `podman image exists`; Docker has no such verb, `image inspect` says the same.
+    let verb = if tool == Tool::Podman {
+        "exists"
+    } else {
+        "inspect"
+    };
+    let present = Command::new(path)
+        .args(["image", verb, &profile.container.image])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status();
-    let present = match engine {
-        "podman" => info.is_ok_and(|s| s.success()),
-        _ => Command::new(path)
-            .args(["image", "inspect", &profile.container.image])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
-    };
-    if present {
-        report.add(
-            Status::Ok,
-            format!("image `{}` present", profile.container.image),
-            None,
-        );
-        // Usable means the profile's own container starts (rootless or not) and Claude
-        // Code runs in it.
-        match run_inside(ctx, profile, &["claude".into(), "--version".into()]) {
-            Some(o) if o.status.success() => report.add(
-                Status::Ok,
-                format!(
-                    "the container starts ({}) and runs Claude Code {}",
-                    if ctx.host.uid == 0 {
-                        "rootful"
-                    } else {
-                        "rootless"
-                    },
-                    String::from_utf8_lossy(&o.stdout)
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("?")
-                ),
-                None,
-            ),
-            Some(o) => report.add(
-                Status::Error,
-                format!(
-                    "the container does not start: {}",
-                    String::from_utf8_lossy(&o.stderr).trim()
-                ),
-                Some(format!(
-                    "clp run {} --no-check -- claude --version",
-                    profile.name
-                )),
-            ),
-            None => report.add(
-                Status::Error,
-                "the container could not be launched",
-                Some(format!(
-                    "clp run {} --no-check -- claude --version",
-                    profile.name
-                )),
-            ),
-        }
-    } else {
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
         report.add(
             Status::Error,
             format!(
@@ -320,18 +276,54 @@ fn container_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) {
                 profile.name, profile.container.image
             )),
         );
+        return;
+    }
+    report.add(
+        Status::Ok,
+        format!("image `{}` present", profile.container.image),
+        None,
+    );
+    // Usable means the profile's own container starts (rootless or not) and Claude Code
+    // runs in it.
+    let retry = format!("clp run {} --no-check -- claude --version", profile.name);
+    match run_inside(host, profile, &["claude".into(), "--version".into()]) {
+        Some(o) if o.status.success() => report.add(
+            Status::Ok,
+            format!(
+                "the container starts ({}) and runs Claude Code {}",
+                if host.uid == 0 { "rootful" } else { "rootless" },
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("?")
+            ),
+            None,
+        ),
+        Some(o) => report.add(
+            Status::Error,
+            format!(
+                "the container does not start: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Some(retry),
+        ),
+        None => report.add(
+            Status::Error,
+            "the container could not be launched",
+            Some(retry),
+        ),
     }
 }
 
 /// Runs `argv` inside the profile's boundary (writing its files first), if the program
 /// the boundary needs (bwrap, the container engine) exists.
-fn run_inside(ctx: &Ctx, profile: &Profile, argv: &[String]) -> Option<std::process::Output> {
+fn run_inside(host: &Host, profile: &Profile, argv: &[String]) -> Option<std::process::Output> {
     if profile.isolation.level == Level::Sandbox {
-        ctx.host.program("bwrap")?;
+        host.program("bwrap")?;
     }
-    let plan = render_run(profile, &ctx.host, argv).ok()?;
-    crate::launch::apply_plan(&plan).ok()?;
-    let env = plan.env.build(&ctx.host.env, &Default::default());
+    let plan = render_run(profile, host, argv).ok()?;
+    crate::apply::apply(&plan).ok()?;
+    let env = plan.env.build(&host.env, &Default::default());
     Command::new(&plan.argv[0])
         .args(&plan.argv[1..])
         .env_clear()
@@ -344,8 +336,8 @@ fn run_inside(ctx: &Ctx, profile: &Profile, argv: &[String]) -> Option<std::proc
 
 /// Claude Code's Bash sandbox is a bubblewrap with a user, pid and network namespace and
 /// a fresh /proc; check that one starts inside ours.
-fn nested_sandbox_check(ctx: &Ctx, profile: &Profile, report: &mut Report) {
-    let Some(bwrap) = ctx.host.program("bwrap") else {
+fn nested_sandbox_check(host: &Host, profile: &Profile, report: &mut Report) {
+    let Some(bwrap) = host.program("bwrap") else {
         return;
     };
     let argv: Vec<String> = [
@@ -364,7 +356,7 @@ fn nested_sandbox_check(ctx: &Ctx, profile: &Profile, report: &mut Report) {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    match run_inside(ctx, profile, &argv) {
+    match run_inside(host, profile, &argv) {
         Some(o) if o.status.success() => report.add(
             Status::Ok,
             "Claude Code's Bash sandbox can start inside the sandbox (nested bubblewrap works)",
@@ -390,19 +382,18 @@ fn nested_sandbox_check(ctx: &Ctx, profile: &Profile, report: &mut Report) {
     }
 }
 
-fn backend_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) -> Result<(), Failure> {
+fn backend_checks(host: &Host, profile: &Profile, clp: &Path, report: &mut Report) {
     let Some(backend) = &profile.backend else {
         report.add(Status::Ok, "no custom backend (Anthropic's API)", None);
-        return Ok(());
+        return;
     };
-    let url = format!("{}{}", backend.url, backend.health);
+    let url = backend.url.join(&backend.health);
     // From inside the boundary when there is one: the same plan, running a probe.
     let inside = if profile.isolation.level == Level::Sandbox {
-        let exe = std::env::current_exe().map_err(|e| Failure::Os(e.to_string()))?;
         run_inside(
-            ctx,
+            host,
             profile,
-            &[exe.display().to_string(), "__probe".into(), url.clone()],
+            &[clp.display().to_string(), "__probe".into(), url.clone()],
         )
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     } else {
@@ -442,8 +433,8 @@ fn backend_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) -> Result<(
     let models_url = backend
         .models
         .as_ref()
-        .map(|m| format!("{}{m}", backend.url))
-        .unwrap_or_else(|| format!("{}/v1/models", backend.url));
+        .map(|m| backend.url.join(m))
+        .unwrap_or_else(|| backend.url.join("/v1/models"));
     if let Ok(ids) = probe::models(&models_url, Duration::from_secs(2)) {
         let wanted = profile.model.default.clone().unwrap_or_default();
         if ids.contains(&wanted) {
@@ -463,8 +454,7 @@ fn backend_checks(ctx: &Ctx, profile: &Profile, report: &mut Report) -> Result<(
             );
         }
     }
-    if let Some(build) = probe::server_build(&backend.url, Duration::from_secs(2)) {
+    if let Some(build) = probe::server_build(backend.url.as_str(), Duration::from_secs(2)) {
         report.add(Status::Ok, format!("server: {build}"), None);
     }
-    Ok(())
 }

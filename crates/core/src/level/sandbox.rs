@@ -3,144 +3,16 @@
 //!
 //! The outer boundary: the root filesystem read-only, private `/tmp`, `/dev`, `/proc`
 //! and `/run`, other homes hidden, a persistent per-profile home mounted at the user's
-//! real home path, and on top of it only the workspace, the profile's own dirs and the
-//! extra paths the profile names. No capabilities, no new privileges, never host root.
+//! real home path, and on top of it the [`Boundary`]'s mounts. No capabilities, no new
+//! privileges, never host root.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
-
+use crate::error::Error;
 use crate::host::Host;
-use crate::model::NetworkMode;
-use crate::render::{EnvPlan, LaunchPlan, Preflight, RenderError, StatePaths, IDE_VARS};
-use crate::resolve::Profile;
-
-/// Parent variables a sandboxed Claude Code gets (when set), besides the IDE's.
-pub const PASS: &[&str] = &[
-    "PATH",
-    "USER",
-    "LOGNAME",
-    "SHELL",
-    "TERM",
-    "COLORTERM",
-    "LANG",
-    "LANGUAGE",
-    "LC_*",
-    "TZ",
-    "NO_COLOR",
-    "FORCE_COLOR",
-];
-
-/// Paths under the user's home that hold secrets; Claude Code's own sandbox is told not
-/// to read them even though the outer boundary already hides them.
-pub const SECRET_HOME_PATHS: &[&str] = &[
-    ".ssh",
-    ".gnupg",
-    ".aws",
-    ".azure",
-    ".config/gcloud",
-    ".config/anthropic",
-    ".config/gh",
-    ".docker",
-    ".kube",
-    ".netrc",
-    ".git-credentials",
-    ".password-store",
-];
-
-/// Where the sandbox runs as: the same uid as clp, or (when clp runs as root) an
-/// unprivileged user that bubblewrap switches to inside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SandboxUser {
-    /// Host uid of the sandboxed process.
-    pub uid: u32,
-    /// Host gid of the sandboxed process.
-    pub gid: u32,
-    /// Whether clp must switch to it (clp runs as root).
-    pub switch: bool,
-}
-
-/// Picks the uid the sandbox runs as. As root: `isolation.user`, else the workspace's
-/// owner; never uid 0, since root without capabilities still reads root-owned files.
-pub fn sandbox_user(profile: &Profile, host: &Host) -> Result<SandboxUser, RenderError> {
-    if host.uid != 0 {
-        return Ok(SandboxUser {
-            uid: host.uid,
-            gid: host.gid,
-            switch: false,
-        });
-    }
-    if let Some(name) = &profile.isolation.user {
-        let user = host.users.get(name).ok_or_else(|| RenderError {
-            message: format!("`isolation.user` names `{name}`, which is not a user here"),
-            hint: Some("create it (`useradd -m NAME`) or name an existing user".into()),
-        })?;
-        if user.uid == 0 {
-            return Err(RenderError {
-                message: format!("`isolation.user` is `{name}`, which is root"),
-                hint: Some("name an unprivileged user: the sandbox never runs as root".into()),
-            });
-        }
-        return Ok(SandboxUser {
-            uid: user.uid,
-            gid: user.gid,
-            switch: true,
-        });
-    }
-    let (uid, gid) = host.cwd_owner;
-    if uid == 0 || profile.workspace.path != host.cwd {
-        return Err(RenderError {
-            message: "clp runs as root and the sandbox would run as root too".into(),
-            hint: Some(
-                "run clp as your normal user, or set `isolation.user = \"NAME\"` (or \
-                 `--set isolation.user=NAME`) to the unprivileged user the sandbox runs as"
-                    .into(),
-            ),
-        });
-    }
-    Ok(SandboxUser {
-        uid,
-        gid,
-        switch: true,
-    })
-}
-
-/// Claude Code's own `sandbox` settings for a sandboxed profile: on, failing closed, never
-/// auto-allowing Bash, secrets unreadable, the network limited to the profile's list.
-pub fn inner_sandbox_settings(profile: &Profile) -> Value {
-    let home = "~";
-    let deny_read: Vec<String> = SECRET_HOME_PATHS
-        .iter()
-        .map(|p| format!("{home}/{p}"))
-        .collect();
-    let mut network = json!({});
-    let mut domains: Vec<String> = Vec::new();
-    if profile.network.mode != NetworkMode::Offline {
-        domains.extend(profile.network.allow.iter().cloned());
-    }
-    if let Some(b) = &profile.backend {
-        let host = b.host_port.rsplit_once(':').map_or(&*b.host_port, |h| h.0);
-        if !domains.iter().any(|d| d == host) {
-            domains.push(host.to_owned());
-        }
-    }
-    network["allowedDomains"] = json!(domains);
-    if profile.backend.as_ref().is_some_and(|b| b.local) {
-        network["allowLocalBinding"] = json!(false);
-    }
-    json!({
-        "enabled": true,
-        "failIfUnavailable": true,
-        "allowUnsandboxedCommands": false,
-        "autoAllowBashIfSandboxed": false,
-        "filesystem": { "denyRead": deny_read },
-        "network": network,
-    })
-}
-
-/// Directories the sandbox replaces with an empty tmpfs (besides the user's home, which
-/// becomes the profile's persistent home).
-const HIDDEN: &[&str] = &["/tmp", "/run", "/home", "/root"];
+use crate::plan::{Boundary, EnvPlan, LaunchPlan, Mount, Preflight, Why};
+use crate::policy::{Tool, HIDDEN, IDE_VARS, PASS};
+use crate::profile::Profile;
 
 /// Where a program installed under a hidden directory is mounted inside.
 const RELOCATED: &str = "/run/clp";
@@ -157,69 +29,25 @@ const RELOCATED: &str = "/run/clp";
 pub fn wrap(
     profile: &Profile,
     host: &Host,
+    boundary: &Boundary,
     mut plan: LaunchPlan,
-) -> Result<LaunchPlan, RenderError> {
-    let user = sandbox_user(profile, host)?;
-    let paths = StatePaths::of(profile);
-    let home = host.home.clone();
-    plan.preflight.insert(
-        0,
-        Preflight::Program {
-            name: "bwrap".into(),
-            install: "apt-get install bubblewrap (Fedora: dnf install bubblewrap)".into(),
-        },
-    );
-    plan.preflight.insert(
-        1,
-        Preflight::Program {
-            name: "socat".into(),
-            install: "apt-get install socat (Claude Code's Bash sandbox needs it)".into(),
-        },
-    );
+) -> Result<LaunchPlan, Error> {
+    let user = boundary.user;
+    let home = boundary.home.clone();
+    plan.preflight.insert(0, Preflight::program(Tool::Bwrap));
+    plan.preflight.insert(1, Preflight::program(Tool::Socat));
     let program = |name: &str| {
         host.program(name)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| name.to_owned())
     };
-
-    // The mounts both layers make, in order: later binds shadow earlier ones, so the
-    // read-only protections come last.
-    let mut shared: Vec<(&str, PathBuf, PathBuf)> = Vec::new();
-    shared.push(("--bind", paths.home.clone(), home.clone()));
-    plan.dirs.push(paths.home.clone());
-    shared.push(("--bind", paths.root.clone(), paths.root.clone()));
-    let config = &profile.isolation.config_dir;
-    if !config.starts_with(&paths.root) {
-        shared.push(("--bind", config.clone(), config.clone()));
-    }
-    if profile.isolation.main_config {
-        // The normal install at level B: its login state stays usable and refreshable.
-        let json = home.join(".claude.json");
-        shared.push(("--bind-try", json.clone(), json));
-    }
-    let ws = &profile.workspace.path;
-    shared.push(("--bind", ws.clone(), ws.clone()));
-    for p in &profile.workspace.writable {
-        shared.push(("--bind-try", p.clone(), p.clone()));
-    }
-    for p in &profile.workspace.read_only {
-        shared.push(("--ro-bind-try", p.clone(), p.clone()));
-    }
-    if profile.workspace.protect_git {
-        for p in [".git/hooks", ".git/config"] {
-            let p = ws.join(p);
-            shared.push(("--ro-bind-try", p.clone(), p));
-        }
-    }
-    if host.ide_dir_exists && !profile.isolation.main_config {
-        let ide = host.main_claude_dir().join("ide");
-        shared.push(("--ro-bind", ide, config.join("ide")));
-    }
-    // The settings file defines the boundary's rules and Claude Code reloads it when it
-    // changes: nothing inside may edit it.
-    if plan.files.iter().any(|f| f.path == paths.settings) {
-        shared.push(("--ro-bind", paths.settings.clone(), paths.settings.clone()));
-    }
+    let shared = &boundary.mounts;
+    plan.dirs.extend(
+        shared
+            .iter()
+            .filter(|m| m.why == Why::ProfileHome)
+            .map(|m| m.source.clone()),
+    );
 
     // A program installed somewhere the sandbox hides (Claude Code in `~/.local` or an
     // npm prefix in the home, clp itself in `~/.cargo/bin` for `doctor`) is mounted
@@ -236,7 +64,7 @@ pub fn wrap(
         let hidden = target.starts_with(&home) || HIDDEN.iter().any(|h| target.starts_with(h));
         let bound = shared
             .iter()
-            .any(|(_, _, dst)| Path::new(&*first).starts_with(dst));
+            .any(|m| Path::new(&*first).starts_with(&m.dest));
         if target.is_absolute() && hidden && !bound {
             let root = install_root(&target);
             let dest = Path::new(RELOCATED).join(root.file_name().unwrap_or_default());
@@ -285,16 +113,16 @@ pub fn wrap(
         }
         (None, _) => {}
     }
-    for (how, src, dst) in &shared {
+    for m in shared {
         if user.switch {
             // Under the root layer everything is in place already: bind what that
             // layer shows at each path (the IDE dir's source, for one, is hidden there).
-            b.pair(how, dst, dst);
+            b.pair(bind_flag(m), &m.dest, &m.dest);
         } else {
-            b.pair(how, src, dst);
+            b.pair(bind_flag(m), &m.source, &m.dest);
         }
     }
-    b.one("--chdir", ws);
+    b.one("--chdir", &profile.workspace.path);
 
     let mut argv = Vec::new();
     if user.switch {
@@ -335,24 +163,24 @@ pub fn wrap(
             r.pair("--ro-bind", root, dest);
         }
         let mut made: Vec<PathBuf> = Vec::new();
-        for (i, (how, src, dst)) in shared.iter().enumerate() {
+        for (i, m) in shared.iter().enumerate() {
             // Mount points under a fresh tmpfs are created by root; make them
             // traversable for the sandbox user. Never inside an earlier bind of a host
             // dir (the profile's own home is fine): that would create directories on
             // the host, a workspace's `.git` say.
-            for dir in mount_point_parents(dst, &home) {
+            for dir in mount_point_parents(&m.dest, &home) {
                 if made.contains(&dir) {
                     continue;
                 }
                 made.push(dir.clone());
                 let inside_host_dir = shared[..i]
                     .iter()
-                    .any(|(_, s, d)| dir.starts_with(d) && *s != paths.home);
+                    .any(|e| dir.starts_with(&e.dest) && e.why != Why::ProfileHome);
                 if !inside_host_dir {
                     r.perms_dir(&dir);
                 }
             }
-            r.pair(how, src, dst);
+            r.pair(bind_flag(m), &m.source, &m.dest);
         }
         argv.push(program("bwrap"));
         argv.extend(r.0);
@@ -388,6 +216,16 @@ pub fn wrap(
             .into(),
     );
     Ok(plan)
+}
+
+/// The bubblewrap option that makes `m`.
+fn bind_flag(m: &Mount) -> &'static str {
+    match (m.writable, m.optional) {
+        (true, false) => "--bind",
+        (true, true) => "--bind-try",
+        (false, false) => "--ro-bind",
+        (false, true) => "--ro-bind-try",
+    }
 }
 
 /// The directories between a fresh tmpfs (or the home) and a mount point, outermost first.

@@ -9,17 +9,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
 use crate::host::Host;
 use crate::model::{Engine, NetworkMode};
-use crate::render::{LaunchPlan, Preflight, RenderError, StatePaths};
-use crate::resolve::Profile;
-use crate::sandbox::{sandbox_user, PASS};
+use crate::plan::{Boundary, LaunchPlan, Preflight, Why};
+use crate::policy::{Tool, IDE_VARS, PASS};
+use crate::profile::Profile;
 
 /// The engine a profile uses on this host: the profile's, else Podman, else Docker.
 pub fn engine(profile: &Profile, host: &Host) -> Engine {
     match profile.container.engine {
-        Engine::Auto if host.program("podman").is_some() => Engine::Podman,
-        Engine::Auto if host.program("docker").is_some() => Engine::Docker,
+        Engine::Auto if host.program(Tool::Podman.program()).is_some() => Engine::Podman,
+        Engine::Auto if host.program(Tool::Docker.program()).is_some() => Engine::Docker,
         Engine::Auto => Engine::Podman,
         e => e,
     }
@@ -38,68 +39,47 @@ pub const ROOT_PODMAN_ULIMITS: &[&str] =
 /// Where a host's Claude Code binary is mounted when `claude.command` is an absolute path.
 pub const MOUNTED_CLAUDE: &str = "/usr/local/bin/claude";
 
-/// Where a host path goes inside the container.
-struct Mount {
-    src: String,
-    dst: String,
-    ro: bool,
-}
-
 /// Wraps `plan` in `docker run` / `podman run`.
 pub fn wrap(
     profile: &Profile,
     host: &Host,
+    boundary: &Boundary,
     mut plan: LaunchPlan,
-) -> Result<LaunchPlan, RenderError> {
+) -> Result<LaunchPlan, Error> {
     let engine = engine(profile, host);
-    let name = match engine {
-        Engine::Docker => "docker",
-        _ => "podman",
-    };
+    let tool = Tool::engine(engine);
+    let name = tool.program();
     if profile.network.mode != NetworkMode::Open {
-        return Err(RenderError {
-            message: format!(
-                "`network.mode = \"{}\"` cannot be enforced at level `container`: the \
-                 container shares the host's network, so that the backend on loopback and \
-                 the IDE's websocket stay reachable",
-                match profile.network.mode {
-                    NetworkMode::Allowlist => "allowlist",
-                    _ => "offline",
-                }
-            ),
-            hint: Some(
-                "use `network.mode = \"open\"`, or `isolation.level = \"sandbox\"`, where \
-                 Claude Code's own sandbox filters the network"
-                    .into(),
-            ),
-        });
+        return Err(Error::profile(format!(
+            "`network.mode = \"{}\"` cannot be enforced at level `container`: the \
+             container shares the host's network, so that the backend on loopback and \
+             the IDE's websocket stay reachable",
+            match profile.network.mode {
+                NetworkMode::Allowlist => "allowlist",
+                _ => "offline",
+            }
+        ))
+        .hint(
+            "use `network.mode = \"open\"`, or `isolation.level = \"sandbox\"`, where \
+             Claude Code's own sandbox filters the network",
+        ));
     }
-    let paths = StatePaths::of(profile);
     let home = host.home.display().to_string();
     let rootful_podman = engine == Engine::Podman && host.uid == 0;
-    plan.preflight.insert(
-        0,
-        Preflight::Program {
-            name: name.into(),
-            install: match engine {
-                Engine::Docker => "apt-get install docker.io (or Docker's own packages)".into(),
-                _ => "apt-get install podman runc uidmap (Fedora: dnf install podman)".into(),
-            },
-        },
-    );
+    plan.preflight.insert(0, Preflight::program(tool));
 
     let mut a: Vec<String> = vec![host
         .program(name)
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| name.into())];
-    if rootful_podman && host.program("runc").is_some() {
+    if rootful_podman && host.program(Tool::Runc.program()).is_some() {
         a.push("--runtime=runc".into());
     }
     a.extend(["run", "--rm", "--init", "-i"].map(String::from));
     if host.tty {
         a.push("-t".into());
     }
-    let user = sandbox_user(profile, host)?;
+    let user = boundary.user;
     match engine {
         Engine::Podman if host.uid != 0 => {
             a.push("--userns=keep-id".into());
@@ -127,44 +107,20 @@ pub fn wrap(
         a.push("--pull=never".into());
     }
 
-    let mut mounts: Vec<Mount> = Vec::new();
-    let mut mount = |src: &Path, dst: &Path, ro: bool| {
-        mounts.push(Mount {
-            src: src.display().to_string(),
-            dst: dst.display().to_string(),
-            ro,
-        })
-    };
-    mount(&paths.home, &host.home, false);
-    plan.dirs.push(paths.home.clone());
-    mount(&paths.root, &paths.root, false);
-    let config = &profile.isolation.config_dir;
-    if !config.starts_with(&paths.root) {
-        mount(config, config, false);
-    }
-    let ws = &profile.workspace.path;
-    mount(ws, ws, false);
-    for p in &profile.workspace.writable {
-        mount(p, p, false);
-    }
-    for p in &profile.workspace.read_only {
-        mount(p, p, true);
-    }
-    if profile.workspace.protect_git {
-        for sub in [".git/hooks", ".git/config"] {
-            let p = ws.join(sub);
-            if host.existing.contains(&p) {
-                mount(&p, &p, true);
-            }
-        }
-    }
-    if host.ide_dir_exists && !profile.isolation.main_config {
-        mount(
-            &host.main_claude_dir().join("ide"),
-            &config.join("ide"),
-            true,
-        );
-    }
+    // An engine cannot skip a missing source: optional mounts go in when they exist.
+    let mut mounts: Vec<(PathBuf, PathBuf, bool)> = boundary
+        .mounts
+        .iter()
+        .filter(|m| !m.optional || host.existing.contains(&m.source))
+        .map(|m| (m.source.clone(), m.dest.clone(), !m.writable))
+        .collect();
+    plan.dirs.extend(
+        boundary
+            .mounts
+            .iter()
+            .filter(|m| m.why == Why::ProfileHome)
+            .map(|m| m.source.clone()),
+    );
     // Option (b): `claude.command` names a binary on the host by its absolute path; it
     // is mounted read-only at `/usr/local/bin/claude` (its real path may be under a
     // directory the container's user cannot enter, such as the image's `/root`), and the
@@ -180,32 +136,31 @@ pub fn wrap(
         })
         .flatten();
     if let Some(bin) = &mounted_claude {
-        mount(bin, Path::new(MOUNTED_CLAUDE), true);
+        // Before the settings file, as it always was: the order is the argv's.
+        let at = mounts
+            .iter()
+            .position(|(s, _, _)| profile.state_dir.join(crate::plan::SETTINGS_FILE) == *s)
+            .unwrap_or(mounts.len());
+        mounts.insert(at, (bin.clone(), PathBuf::from(MOUNTED_CLAUDE), true));
     }
-    // The settings file defines the rules and Claude Code reloads it when it changes:
-    // nothing inside may edit it.
-    if plan.files.iter().any(|f| f.path == paths.settings) {
-        mount(&paths.settings, &paths.settings, true);
-    }
-    for m in &mounts {
-        for p in [&m.src, &m.dst] {
+    for (src, dst, ro) in &mounts {
+        for p in [src, dst] {
+            let p = p.display().to_string();
             if p.contains(':') {
-                return Err(RenderError {
-                    message: format!(
-                        "`{p}` contains `:`, which `{name} run --volume` cannot mount"
-                    ),
-                    hint: Some("rename the directory, or use level `sandbox`".into()),
-                });
+                return Err(Error::host(format!(
+                    "`{p}` contains `:`, which `{name} run --volume` cannot mount"
+                ))
+                .hint("rename the directory, or use level `sandbox`"));
             }
         }
         a.push(format!(
             "--volume={}:{}{}",
-            m.src,
-            m.dst,
-            if m.ro { ":ro" } else { "" }
+            src.display(),
+            dst.display(),
+            if *ro { ":ro" } else { "" }
         ));
     }
-    a.push(format!("--workdir={}", ws.display()));
+    a.push(format!("--workdir={}", profile.workspace.path.display()));
 
     // The container's environment: what clp sets, by value (nothing secret), the
     // parent's terminal and IDE variables and the secrets by name only.
@@ -217,7 +172,7 @@ pub fn wrap(
         a.push(format!("--env={k}={v}"));
     }
     let mut by_name: Vec<String> = plan.env.secrets.keys().cloned().collect();
-    for var in PASS.iter().chain(crate::render::IDE_VARS) {
+    for var in PASS.iter().chain(IDE_VARS) {
         match var.strip_suffix('*') {
             Some(prefix) => {
                 by_name.extend(host.env.keys().filter(|k| k.starts_with(prefix)).cloned())
@@ -264,9 +219,8 @@ pub fn containerfile(profile: &Profile) -> String {
     let version = profile
         .claude
         .version
-        .as_deref()
-        .and_then(|v| v.strip_prefix('='))
-        .map(str::trim)
+        .as_ref()
+        .and_then(|v| v.pinned())
         .unwrap_or("latest");
     CONTAINERFILE
         .replace("{version}", version)
@@ -299,7 +253,7 @@ mod tests {
     use crate::{resolve, Catalog, Override, SearchPath};
 
     fn profile(host: &Host, sets: &[&str]) -> Profile {
-        let catalog = Catalog::discover(&SearchPath::default()).unwrap();
+        let catalog = Catalog::new(SearchPath::default());
         let overrides: Vec<Override> = sets.iter().map(|s| Override::parse(s).unwrap()).collect();
         resolve(&catalog.load("local-container", &overrides).unwrap(), host).unwrap()
     }
@@ -364,7 +318,7 @@ mod tests {
             let p = profile(&host, &[&format!("network.mode={mode}")]);
             let err = render_use(&p, &host, &[]).unwrap_err();
             assert!(err.message.contains(mode), "{err}");
-            assert!(err.hint.unwrap().contains("sandbox"));
+            assert!(err.hints[0].contains("sandbox"));
         }
     }
 

@@ -1,0 +1,93 @@
+//! `clp use` and `clp run`: render, print (`--dry-run`) or check, write, fetch secrets and
+//! start the program.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clp_core::model::Level;
+use clp_core::preflight::{self, Event};
+use clp_core::render::{render_run, render_use};
+use clp_core::report::plan_text;
+use clp_core::{apply, secret, Error, LaunchPlan};
+
+use crate::args::{GlobalArgs, LaunchOpts, RunArgs, UseArgs};
+use crate::context::Ctx;
+use crate::exec;
+use crate::failure::Failure;
+
+fn strings(args: &[std::ffi::OsString]) -> Result<Vec<String>, Failure> {
+    args.iter()
+        .map(|a| {
+            a.clone()
+                .into_string()
+                .map_err(|a| Error::usage(format!("argument {a:?} is not UTF-8")).into())
+        })
+        .collect()
+}
+
+pub fn use_profile(g: &GlobalArgs, args: UseArgs) -> Result<ExitCode, Failure> {
+    let mut ctx = Ctx::new(g)?;
+    let (_, profile) = ctx.profile(&args.name)?;
+    let plan = render_use(&profile, &ctx.host, &strings(&args.args)?)?;
+    launch(&ctx, plan, &args.opts)
+}
+
+pub fn run_command(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
+    let mut ctx = Ctx::new(g)?;
+    let (_, profile) = ctx.profile(&args.name)?;
+    let plan = render_run(&profile, &ctx.host, &strings(&args.command)?)?;
+    launch(&ctx, plan, &args.opts)
+}
+
+fn launch(ctx: &Ctx, plan: LaunchPlan, opts: &LaunchOpts) -> Result<ExitCode, Failure> {
+    if opts.dry_run {
+        print!("{}", plan_text(&plan));
+        return Ok(ExitCode::SUCCESS);
+    }
+    preflight::check_programs(&plan, &ctx.host)?;
+    if !opts.no_check {
+        let mut shown: Option<String> = None;
+        preflight::run(&plan, &mut |e| show_event(&mut shown, e))?;
+    }
+    apply::apply(&plan)?;
+    let secrets = secret::fetch(&plan, &ctx.host)?;
+    let env = plan.env.build(&ctx.host.env, &secrets);
+    if plan.level == Level::Sandbox && ctx.host.tty {
+        return exec::supervise(&plan, env);
+    }
+    Err(exec::exec(&plan, env))
+}
+
+/// Shows a preflight event on stderr: a waiting line grows a dot per repeat.
+fn show_event(shown: &mut Option<String>, event: Event) {
+    let mut err = std::io::stderr();
+    match event {
+        Event::Waiting(what) if shown.as_deref() == Some(&what) => {
+            let _ = write!(err, ".");
+        }
+        Event::Waiting(what) => {
+            if shown.is_some() {
+                let _ = writeln!(err);
+            }
+            let _ = write!(err, "{what} ");
+            *shown = Some(what);
+        }
+        Event::Done { ready } => {
+            if shown.take().is_some() {
+                let _ = writeln!(err, "{}", if ready { " ready" } else { "" });
+            }
+        }
+        Event::Step(what) => {
+            let _ = writeln!(err, "{what}");
+        }
+        Event::Warning { message, hint } => {
+            let _ = writeln!(err, "warning: {message}");
+            if let Some(h) = hint {
+                let _ = writeln!(err, "  hint: {h}");
+            }
+        }
+    }
+    if err.is_terminal() {
+        let _ = err.flush();
+    }
+}

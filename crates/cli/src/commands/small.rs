@@ -1,0 +1,62 @@
+//! The commands that only print: `schema`, `shell-init`, `image`, `completions`, and the
+//! hidden `__probe` that `doctor` runs inside a boundary.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clp_core::listing::{self, Shell};
+use clp_core::policy::Tool;
+use clp_core::probe::{self, Health};
+
+use crate::args::{GlobalArgs, ShellKind};
+use crate::context::Ctx;
+use crate::failure::Failure;
+
+pub fn schema() -> Result<ExitCode, Failure> {
+    print!("{}", clp_core::schema::profile_schema_text());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn shell_init(g: &GlobalArgs, shell: ShellKind) -> Result<ExitCode, Failure> {
+    let ctx = Ctx::new(g)?;
+    let shell = match shell {
+        ShellKind::Bash => Shell::Bash,
+        ShellKind::Zsh => Shell::Zsh,
+        ShellKind::Fish => Shell::Fish,
+    };
+    for line in listing::shell_aliases(&listing::rows(&ctx.catalog).0, shell) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn image(g: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
+    let mut ctx = Ctx::new(g)?;
+    let (_, profile) = ctx.profile(name)?;
+    let engine = clp_core::level::container::engine(&profile, &ctx.host);
+    print!("{}", clp_core::level::container::containerfile(&profile));
+    eprintln!(
+        "build it with:\n  clp image {name} | {} build -t {} -f - .",
+        Tool::engine(engine).program(),
+        profile.container.image
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Failure> {
+    use clap::CommandFactory;
+    let mut cmd = crate::args::Cli::command();
+    clap_complete::generate(shell, &mut cmd, "clp", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn probe(url: &str) -> Result<ExitCode, Failure> {
+    let state = match probe::health(url, Duration::from_secs(2)) {
+        Health::Ready => "ready".to_owned(),
+        Health::Loading => "loading".to_owned(),
+        Health::Status(c) => format!("HTTP {c}"),
+        Health::Unreachable(why) => why,
+    };
+    println!("{state}");
+    Ok(ExitCode::SUCCESS)
+}

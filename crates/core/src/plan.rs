@@ -1,0 +1,294 @@
+//! What a launch does, as data: [`LaunchPlan`] (files, environment, argv, checks) and
+//! [`Boundary`] (the mounts levels B and C share). Rendering builds them; `apply`,
+//! `preflight` and the CLI carry them out; `clp render` prints them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::model::Level;
+use crate::policy::Tool;
+use crate::profile::{Profile, Secret};
+
+/// Everything one launch does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LaunchPlan {
+    /// The profile's name.
+    pub profile: String,
+    /// Its isolation level.
+    pub level: Level,
+    /// The mounts, at levels B and C.
+    pub boundary: Option<Boundary>,
+    /// The program and its arguments.
+    pub argv: Vec<String>,
+    /// The child's environment.
+    pub env: EnvPlan,
+    /// The child's working directory.
+    pub cwd: PathBuf,
+    /// Directories to create first (mode 0700).
+    pub dirs: Vec<PathBuf>,
+    /// Files to write first.
+    pub files: Vec<PlannedFile>,
+    /// Symlinks to create when nothing exists at their path.
+    pub links: Vec<PlannedLink>,
+    /// Checks to run before exec.
+    pub preflight: Vec<Preflight>,
+    /// What the user should know about this launch (shown by `show`, `doctor`, dry runs).
+    pub notes: Vec<String>,
+    /// Owner (uid, gid) of the dirs and files the plan creates, when clp runs as root and
+    /// the boundary runs as another user.
+    pub owner: Option<(u32, u32)>,
+}
+
+/// The child's environment: what it inherits, what is removed, what is set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvPlan {
+    /// `true`: start from the parent environment (level A). `false`: start empty and copy
+    /// only `pass` (levels B and C).
+    pub inherit: bool,
+    /// Parent variables removed (credentials of other modes), by name or `PREFIX*`.
+    pub unset: Vec<String>,
+    /// Parent variables copied when set (when not inheriting), by name or `PREFIX*`.
+    pub pass: Vec<String>,
+    /// Variables set.
+    pub set: BTreeMap<String, String>,
+    /// Variables whose value is a secret fetched at launch, never rendered.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+impl EnvPlan {
+    /// The child's environment given the parent's and the fetched secrets.
+    pub fn build(
+        &self,
+        parent: &BTreeMap<String, String>,
+        secrets: &BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        let matches = |pattern: &String, name: &str| match pattern.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == pattern,
+        };
+        let mut env: BTreeMap<String, String> = parent
+            .iter()
+            .filter(|(k, _)| {
+                if self.inherit {
+                    !self.unset.iter().any(|p| matches(p, k))
+                } else {
+                    self.pass.iter().any(|p| matches(p, k))
+                        && !self.unset.iter().any(|p| matches(p, k))
+                }
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend(self.set.clone());
+        env.extend(secrets.clone());
+        env
+    }
+}
+
+/// A file written before launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedFile {
+    /// Where.
+    pub path: PathBuf,
+    /// What.
+    pub contents: String,
+    /// Unix mode.
+    pub mode: u32,
+    /// Replace when different, or create only when missing.
+    pub policy: WritePolicy,
+}
+
+/// How a planned file treats an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WritePolicy {
+    /// clp owns the file: replace it atomically when its contents differ.
+    Replace,
+    /// Someone else owns it once it exists (Claude Code's state): create only if missing.
+    CreateIfMissing,
+}
+
+/// A symlink created when nothing exists at `link`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedLink {
+    /// The link's path.
+    pub link: PathBuf,
+    /// What it points to.
+    pub target: PathBuf,
+}
+
+/// A check before exec.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "check", rename_all = "kebab-case")]
+pub enum Preflight {
+    /// `GET url` must answer 200; 503 means loading (wait up to `wait` seconds).
+    Health {
+        /// Full URL of the health path.
+        url: String,
+        /// Seconds to wait while loading.
+        wait: u32,
+    },
+    /// Ask the backend to serve the profile's model (before waiting for it).
+    Switch {
+        /// How.
+        switch: crate::profile::Switch,
+    },
+    /// `GET url` lists models; warn when `model` is not among them, or, when `required`
+    /// (after a switch), wait for it as long as the health check waits.
+    Model {
+        /// Full URL of the models path.
+        url: String,
+        /// The model the profile asks for.
+        model: String,
+        /// Wait for the model instead of warning.
+        required: bool,
+    },
+    /// A program must be installed.
+    Program {
+        /// Its name.
+        name: String,
+        /// How to install it.
+        install: String,
+    },
+}
+
+impl Preflight {
+    /// `tool` must be installed.
+    pub fn program(tool: Tool) -> Preflight {
+        Preflight::Program {
+            name: tool.program().into(),
+            install: tool.install().into(),
+        }
+    }
+}
+
+/// Names of the files a plan writes into the profile's state dir.
+pub const SETTINGS_FILE: &str = "settings.json";
+
+/// Paths of a profile's own state, all under `<state dir>/<profile>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatePaths {
+    /// `<state>/<profile>`.
+    pub root: PathBuf,
+    /// The rendered `settings.json`.
+    pub settings: PathBuf,
+    /// `TMPDIR` for Claude Code.
+    pub tmp: PathBuf,
+    /// Empty dir for `ANTHROPIC_CONFIG_DIR`.
+    pub anthropic: PathBuf,
+    /// Persistent home inside the sandbox (level B) or container (level C).
+    pub home: PathBuf,
+}
+
+impl StatePaths {
+    /// The state paths of `profile`.
+    pub fn of(profile: &Profile) -> StatePaths {
+        let root = profile.state_dir.clone();
+        StatePaths {
+            settings: root.join(SETTINGS_FILE),
+            tmp: root.join("tmp"),
+            anthropic: root.join("anthropic"),
+            home: root.join("home"),
+            root,
+        }
+    }
+}
+
+/// The mounts of a boundary (levels B and C), in order: later ones shadow earlier ones,
+/// so the read-only protections come last. Each level turns them into its own arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Boundary {
+    /// Who the session runs as.
+    pub user: SessionUser,
+    /// The user's home path, where the profile's persistent home is mounted.
+    pub home: PathBuf,
+    /// The mounts.
+    pub mounts: Vec<Mount>,
+}
+
+/// Who a boundary runs as: the same uid as clp, or (when clp runs as root) an
+/// unprivileged user the boundary switches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SessionUser {
+    /// Host uid of the session.
+    pub uid: u32,
+    /// Host gid of the session.
+    pub gid: u32,
+    /// Whether clp must switch to it (clp runs as root).
+    pub switch: bool,
+}
+
+/// One host path made visible inside the boundary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// The host path.
+    pub source: PathBuf,
+    /// Where it appears inside.
+    pub dest: PathBuf,
+    /// Whether the session may write it.
+    pub writable: bool,
+    /// Whether a missing source is skipped rather than an error.
+    pub optional: bool,
+    /// Why it is there.
+    pub why: Why,
+}
+
+/// Why a mount exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Why {
+    /// The profile's persistent home, at the user's home path.
+    ProfileHome,
+    /// The profile's state dir (settings, `TMPDIR`, config).
+    State,
+    /// A config dir outside the state dir.
+    ConfigDir,
+    /// The normal install's `~/.claude.json` (the OAuth profile's login state).
+    MainLogin,
+    /// The workspace.
+    Workspace,
+    /// `workspace.writable`.
+    Writable,
+    /// `workspace.read-only`.
+    ReadOnly,
+    /// A workspace file that tools outside the boundary run later.
+    Protected,
+    /// The main install's IDE lock files.
+    IdeLocks,
+    /// The rendered settings file.
+    Settings,
+}
+
+impl Mount {
+    fn new(source: &Path, dest: &Path, writable: bool, why: Why) -> Mount {
+        Mount {
+            source: source.to_owned(),
+            dest: dest.to_owned(),
+            writable,
+            optional: false,
+            why,
+        }
+    }
+
+    /// A writable mount of `path` at the same path.
+    pub fn rw(path: &Path, why: Why) -> Mount {
+        Mount::new(path, path, true, why)
+    }
+
+    /// A read-only mount of `path` at the same path.
+    pub fn ro(path: &Path, why: Why) -> Mount {
+        Mount::new(path, path, false, why)
+    }
+
+    /// A mount of `source` at another place.
+    pub fn at(source: &Path, dest: &Path, writable: bool, why: Why) -> Mount {
+        Mount::new(source, dest, writable, why)
+    }
+
+    /// Skipped when the source does not exist.
+    pub fn optional(mut self) -> Mount {
+        self.optional = true;
+        self
+    }
+}

@@ -1,0 +1,169 @@
+//! What clp removes, passes, protects and hides, and how to install what it needs: each
+//! list in one place, so the levels, the validator, `clp doctor` and the docs agree.
+
+use crate::model::Engine;
+
+/// The Claude Code version clp is tested with: CI installs it, the container profile
+/// pins it, `clp --version` names it.
+pub const TESTED_CLAUDE_VERSION: &str = "2.1.330";
+
+/// Parent variables that carry credentials or backend choices of some mode. Removed from
+/// every non-OAuth profile's environment before its own are set.
+pub const SCRUBBED: &[&str] = &[
+    "ANTHROPIC_*",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "CLAUDE_CODE_OAUTH_REFRESH_TOKEN",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "CLAUDE_CODE_USE_FOUNDRY",
+    "CLAUDE_CODE_SKIP_BEDROCK_AUTH",
+    "CLAUDE_CODE_SKIP_VERTEX_AUTH",
+    "CLAUDE_CODE_SKIP_FOUNDRY_AUTH",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "CLAUDE_CONFIG_DIR",
+    "CLAUDECODE",
+    "CLAUDE_CODE_ENTRYPOINT",
+];
+
+/// Parent variables removed for the OAuth profile: anything that would replace the
+/// subscription login or its backend.
+pub const SCRUBBED_OAUTH: &[&str] = &[
+    "ANTHROPIC_*",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "CLAUDE_CODE_USE_FOUNDRY",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "CLAUDECODE",
+    "CLAUDE_CODE_ENTRYPOINT",
+];
+
+/// The IDE integration's variables, passed through at every level.
+pub const IDE_VARS: &[&str] = &[
+    "CLAUDE_CODE_SSE_PORT",
+    "TERM_PROGRAM",
+    "TERM_PROGRAM_VERSION",
+    "VSCODE_*",
+];
+
+/// Parent variables a boundary (levels B and C) lets in when set, besides [`IDE_VARS`].
+pub const PASS: &[&str] = &[
+    "PATH",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TERM",
+    "COLORTERM",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "NO_COLOR",
+    "FORCE_COLOR",
+];
+
+/// Environment variables clp sets itself from the profile's typed keys; a profile's
+/// `env` table may not set them.
+pub const MANAGED_ENV: &[&str] = &[
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_DEFAULT_OPUS_MODEL",
+    "ANTHROPIC_DEFAULT_SONNET_MODEL",
+    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+    "CLAUDE_CODE_MAX_CONTEXT_TOKENS",
+    "CLAUDE_CONFIG_DIR",
+    "CLAUDE_CODE_OAUTH_TOKEN",
+    "ANTHROPIC_CONFIG_DIR",
+];
+
+/// Paths under the user's home that hold credentials: never a workspace or an extra
+/// path, and unreadable to Claude Code's own sandbox even where the outer boundary
+/// already hides them.
+pub const SECRET_HOME_PATHS: &[&str] = &[
+    ".ssh",
+    ".gnupg",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".config/anthropic",
+    ".config/gh",
+    ".docker",
+    ".kube",
+    ".netrc",
+    ".git-credentials",
+    ".password-store",
+];
+
+/// Permission rules every non-OAuth profile gets: Bash always asks...
+pub const DEFAULT_ASK: &[&str] = &["Bash"];
+
+/// ...and privilege escalation is denied outright.
+pub const DEFAULT_DENY: &[&str] = &[
+    "Bash(sudo)",
+    "Bash(sudo *)",
+    "Bash(su)",
+    "Bash(su *)",
+    "Bash(doas *)",
+    "Bash(pkexec *)",
+];
+
+/// Directories level B replaces with an empty tmpfs (besides the user's home, which
+/// becomes the profile's persistent home).
+pub const HIDDEN: &[&str] = &["/tmp", "/run", "/home", "/root"];
+
+/// A program clp runs or needs on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// Claude Code itself.
+    Claude,
+    /// bubblewrap (level B).
+    Bwrap,
+    /// socat (Claude Code's own Bash sandbox inside level B).
+    Socat,
+    /// setpriv (level B as root).
+    Setpriv,
+    /// Podman (level C).
+    Podman,
+    /// Docker (level C).
+    Docker,
+    /// runc (rootful Podman on hybrid cgroups).
+    Runc,
+}
+
+impl Tool {
+    /// The program's name on `PATH`.
+    pub fn program(self) -> &'static str {
+        match self {
+            Tool::Claude => "claude",
+            Tool::Bwrap => "bwrap",
+            Tool::Socat => "socat",
+            Tool::Setpriv => "setpriv",
+            Tool::Podman => "podman",
+            Tool::Docker => "docker",
+            Tool::Runc => "runc",
+        }
+    }
+
+    /// How to install it.
+    pub fn install(self) -> &'static str {
+        match self {
+            Tool::Claude => "npm install -g @anthropic-ai/claude-code",
+            Tool::Bwrap => "apt-get install bubblewrap (Fedora: dnf install bubblewrap)",
+            Tool::Socat => "apt-get install socat (Claude Code's Bash sandbox needs it)",
+            Tool::Setpriv => "apt-get install util-linux",
+            Tool::Podman => "apt-get install podman runc uidmap (Fedora: dnf install podman)",
+            Tool::Docker => "apt-get install docker.io (or Docker's own packages)",
+            Tool::Runc => "apt-get install runc",
+        }
+    }
+
+    /// The tool that runs `engine` (Podman for `auto`, which [`crate::level::container`]
+    /// resolves first).
+    pub fn engine(engine: Engine) -> Tool {
+        match engine {
+            Engine::Docker => Tool::Docker,
+            Engine::Podman | Engine::Auto => Tool::Podman,
+        }
+    }
+}

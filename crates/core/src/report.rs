@@ -1,0 +1,201 @@
+//! The plan as text and files: `clp render`, `--dry-run` and the snapshot tests print
+//! these. `--portable` replaces what differs between machines with placeholders.
+
+use std::path::PathBuf;
+
+use crate::host::Host;
+use crate::plan::{
+    EnvPlan, LaunchPlan, PlannedFile, PlannedLink, Preflight, WritePolicy, SETTINGS_FILE,
+};
+use crate::profile::{Secret, Switch};
+
+/// Replaces machine- and user-specific parts of a plan with placeholders, so renders
+/// compare equal across machines: `{home}`, `{state}`, `{workspace}`, `{uid}`, `{gid}`,
+/// `{user}`, and `{bin:NAME}` for resolved program paths.
+pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
+    let mut pairs: Vec<(String, String)> = host
+        .programs
+        .iter()
+        .map(|(name, path)| (path.display().to_string(), format!("{{bin:{name}}}")))
+        .collect();
+    pairs.push((plan.cwd.display().to_string(), "{workspace}".into()));
+    pairs.push((host.state_dir.display().to_string(), "{state}".into()));
+    pairs.push((host.home.display().to_string(), "{home}".into()));
+    // Longest first, so `/home/u/.local/state/clp` wins over `/home/u`.
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+    let fix = |s: &str| -> String {
+        let mut out = s.to_owned();
+        for (from, to) in &pairs {
+            if !from.is_empty() && from != "/" {
+                out = out.replace(from.as_str(), to);
+            }
+        }
+        out
+    };
+    let ids = |s: String| -> String {
+        match s.as_str() {
+            _ if s == host.uid.to_string() => "{uid}".into(),
+            _ if s == host.gid.to_string() => "{gid}".into(),
+            _ if s == host.user => "{user}".into(),
+            _ => s
+                .replace(&format!("{}:{}", host.uid, host.gid), "{uid}:{gid}")
+                .replace(&format!("--uid={}", host.uid), "--uid={uid}"),
+        }
+    };
+    let path = |p: &PathBuf| PathBuf::from(fix(&p.display().to_string()));
+    LaunchPlan {
+        profile: plan.profile.clone(),
+        level: plan.level,
+        // The argv says what the boundary is; the mounts' numeric user would differ.
+        boundary: None,
+        argv: plan.argv.iter().map(|a| ids(fix(a))).collect(),
+        env: EnvPlan {
+            set: plan
+                .env
+                .set
+                .iter()
+                .map(|(k, v)| (k.clone(), fix(v)))
+                .collect(),
+            ..plan.env.clone()
+        },
+        cwd: path(&plan.cwd),
+        dirs: plan.dirs.iter().map(path).collect(),
+        files: plan
+            .files
+            .iter()
+            .map(|f| PlannedFile {
+                path: path(&f.path),
+                contents: fix(&f.contents),
+                ..f.clone()
+            })
+            .collect(),
+        links: plan
+            .links
+            .iter()
+            .map(|l| PlannedLink {
+                link: path(&l.link),
+                target: path(&l.target),
+            })
+            .collect(),
+        preflight: plan.preflight.clone(),
+        notes: plan.notes.iter().map(|n| fix(n)).collect(),
+        // Numeric ids differ between machines; the argv carries `{uid}` instead.
+        owner: None,
+    }
+}
+
+/// The plan as the files `clp render --out` writes: `settings.json`, `env`, `argv`.
+pub fn render_files(plan: &LaunchPlan) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(settings) = plan
+        .files
+        .iter()
+        .find(|f| f.path.file_name().is_some_and(|n| n == SETTINGS_FILE))
+    {
+        out.push((SETTINGS_FILE.to_owned(), settings.contents.clone()));
+    }
+    out.push(("env".to_owned(), env_text(&plan.env)));
+    let mut argv = plan.argv.join("\n");
+    argv.push('\n');
+    out.push(("argv".to_owned(), argv));
+    out
+}
+
+/// The environment as sorted `KEY=VALUE` lines, after comments saying what is inherited.
+pub fn env_text(env: &EnvPlan) -> String {
+    let mut text = String::new();
+    if env.inherit {
+        text.push_str("# inherits the parent environment, except:\n");
+        for u in &env.unset {
+            text.push_str(&format!("# unset {u}\n"));
+        }
+    } else {
+        text.push_str("# starts empty; copied from the parent when set:\n");
+        for p in &env.pass {
+            text.push_str(&format!("# pass {p}\n"));
+        }
+    }
+    let mut lines: Vec<String> = env
+        .set
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(env.secrets.iter().map(|(k, s)| {
+            format!(
+                "{k}=<{}>",
+                match s {
+                    Secret::Env(v) => format!("from ${v}"),
+                    Secret::Command(c) => format!("from `{c}`"),
+                    Secret::Literal(_) => "literal".into(),
+                }
+            )
+        }))
+        .collect();
+    lines.sort();
+    for l in lines {
+        text.push_str(&l);
+        text.push('\n');
+    }
+    text
+}
+
+/// The plan as one text, every part under a `==== name ====` header.
+pub fn plan_text(plan: &LaunchPlan) -> String {
+    let mut text = String::new();
+    for (name, body) in render_files(plan) {
+        text.push_str(&format!("==== {name} ====\n{body}"));
+    }
+    text.push_str(&format!("==== cwd ====\n{}\n", plan.cwd.display()));
+    let mut files = String::new();
+    for d in &plan.dirs {
+        files.push_str(&format!("dir  {}\n", d.display()));
+    }
+    for f in &plan.files {
+        let how = match f.policy {
+            WritePolicy::Replace => "write",
+            WritePolicy::CreateIfMissing => "seed",
+        };
+        files.push_str(&format!("{how} {} ({:o})\n", f.path.display(), f.mode));
+    }
+    for l in &plan.links {
+        files.push_str(&format!(
+            "link {} -> {}\n",
+            l.link.display(),
+            l.target.display()
+        ));
+    }
+    text.push_str(&format!("==== files ====\n{files}"));
+    if !plan.preflight.is_empty() {
+        text.push_str("==== preflight ====\n");
+        for p in &plan.preflight {
+            text.push_str(&match p {
+                Preflight::Health { url, wait } => format!("health GET {url} (wait {wait}s)\n"),
+                Preflight::Switch { switch } => match switch {
+                    Switch::Command(c) => format!("switch `{c}`\n"),
+                    Switch::Request { method, url, body } => format!(
+                        "switch {} {url}{}\n",
+                        method.as_str(),
+                        body.as_ref().map(|b| format!(" {b}")).unwrap_or_default()
+                    ),
+                },
+                Preflight::Model {
+                    url,
+                    model,
+                    required,
+                } => format!(
+                    "model  GET {url} lists `{model}`{}\n",
+                    if *required { " (wait for it)" } else { "" }
+                ),
+                Preflight::Program { name, install } => {
+                    format!("needs  {name} (install: {install})\n")
+                }
+            });
+        }
+    }
+    if !plan.notes.is_empty() {
+        text.push_str("==== notes ====\n");
+        for n in &plan.notes {
+            text.push_str(&format!("{n}\n"));
+        }
+    }
+    text
+}
