@@ -45,28 +45,29 @@ fn not_started(plan: &LaunchPlan, program: &str, err: std::io::Error) -> Failure
         .into()
 }
 
-/// Runs an interactive sandbox and stays its parent. bubblewrap's `--new-session` (which
-/// stops the sandbox from typing into this terminal) also detaches Claude Code from the
-/// terminal's signals, so window-size changes (SIGWINCH) would never reach it; clp learns
-/// the sandbox's process group from `--info-fd` and forwards them. Exits with the
-/// child's status.
-pub fn supervise(plan: &LaunchPlan, env: BTreeMap<String, String>) -> Result<ExitCode, Failure> {
-    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    use signal_hook::consts::{SIGHUP, SIGTERM, SIGWINCH};
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
-
+/// Runs a boundary's program and stays its parent until it ends, then returns its exit
+/// code. The session shares clp's terminal and process group (its seccomp filter stops it
+/// from typing into the terminal), so the terminal's own signals reach it: Ctrl-C and
+/// Ctrl-\\ are Claude Code's to handle and clp ignores them, Ctrl-Z stops both, a window
+/// size change reaches it directly. SIGTERM and SIGHUP sent to clp are passed on.
+pub fn supervise(
+    plan: &LaunchPlan,
+    argv: &[String],
+    env: BTreeMap<String, String>,
+) -> Result<ExitCode, Failure> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let os = |what: &str, e: std::io::Error| Error::new(Kind::Os, what).caused_by(e);
-    let (mut reader, writer) = std::io::pipe().map_err(|e| os("cannot make a pipe", e))?;
-    fcntl(&writer, FcntlArg::F_SETFD(FdFlag::empty()))
-        .map_err(|e| os("cannot pass the info pipe to bubblewrap", e.into()))?;
-    let (program, rest) = plan
-        .argv
+    let (program, rest) = argv
         .split_first()
         .ok_or_else(|| Error::usage("nothing to run"))?;
+    let ignored = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [SIGINT, SIGQUIT] {
+        signal_hook::flag::register(sig, ignored.clone())
+            .map_err(|e| os("cannot set up signals", e))?;
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
+        .map_err(|e| os("cannot watch signals", e))?;
     let mut child = match std::process::Command::new(program)
-        .arg("--info-fd")
-        .arg(writer.as_raw_fd().to_string())
         .args(rest)
         .env_clear()
         .envs(env)
@@ -76,26 +77,19 @@ pub fn supervise(plan: &LaunchPlan, env: BTreeMap<String, String>) -> Result<Exi
         Ok(child) => child,
         Err(e) => return Err(not_started(plan, program, e)),
     };
-    drop(writer);
-    let mut info = String::new();
-    let _ = reader.read_to_string(&mut info);
-    let pgrp = serde_json::from_str::<serde_json::Value>(&info)
-        .ok()
-        .and_then(|v| v.get("child-pid")?.as_i64())
-        .map(|pid| nix::unistd::Pid::from_raw(pid as i32));
-    if let Some(pgrp) = pgrp {
-        let mut signals = signal_hook::iterator::Signals::new([SIGWINCH, SIGTERM, SIGHUP])
-            .map_err(|e| os("cannot watch signals", e))?;
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
-                    let _ = nix::sys::signal::killpg(pgrp, sig);
-                }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let handle = signals.handle();
+    let forward = std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(pid, sig);
             }
-        });
-    }
-    let status = child.wait().map_err(|e| os("waiting for the sandbox", e))?;
-    Ok(exit_code(status))
+        }
+    });
+    let status = child.wait().map_err(|e| os("waiting for the session", e));
+    handle.close();
+    let _ = forward.join();
+    Ok(exit_code(status?))
 }
 
 /// A child's status as clp's own exit code: its code, or 128 + the signal that ended it.

@@ -2,52 +2,223 @@
 //! unchanged file is not rewritten). The only module of clp-core that writes to disk.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::error::Error;
-use crate::plan::{LaunchPlan, WritePolicy};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 
-/// Creates the plan's dirs, files and links (atomically; unchanged files untouched), and
-/// hands them to the session's user when clp runs as root.
+use crate::error::{Error, Kind as ErrorKind};
+use crate::fsafe::{AsUser, Dir, FsError, Kind};
+use crate::level::sandbox::SECCOMP_FD;
+use crate::plan::{LaunchPlan, Mount, MountKind, Why, WritePolicy};
+
+/// Creates the plan's dirs, files and links (atomically; unchanged files untouched).
+///
+/// Every path is reached from a trusted directory (clp's state root, or the parent of a
+/// config dir of the profile's own) without following a symbolic link: a link planted by
+/// a session in its profile's directories stops the launch instead of steering a write.
+/// As root, the profile's directory is created by clp and handed to the session user,
+/// and everything inside it is written with that user's file-system identity.
 pub fn apply(plan: &LaunchPlan) -> Result<(), Error> {
-    // As root the plan's dirs belong to the sandbox user, who may have planted a symlink
-    // in them from inside the boundary: never follow one when handing a path over.
-    let chown = |path: &Path| -> Result<(), Error> {
-        let Some((uid, gid)) = plan.owner else {
-            return Ok(());
-        };
-        if path
-            .symlink_metadata()
-            .is_ok_and(|m| m.file_type().is_symlink())
-        {
-            return Err(Error::host(format!(
-                "`{}` is a symbolic link; clp will not hand it to uid {uid}",
-                path.display()
-            ))
-            .hint("remove it (it may have been planted from inside the boundary)"));
-        }
-        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
-            .map_err(|e| Error::io(format!("cannot hand to uid {uid}"), path, e))
+    let fs = |e: FsError| {
+        Error::host(format!("clp will not write there: {e}"))
+            .hint("remove it (it may have been planted from inside the boundary)")
     };
+    let top = |path: &Path| -> PathBuf {
+        plan.dirs
+            .iter()
+            .filter(|d| path.starts_with(d))
+            .min_by_key(|d| d.components().count())
+            .map_or(path, |d| d.as_path())
+            .to_owned()
+    };
+    // (the trusted directory, the path below it)
+    let split = |path: &Path| -> Result<(Dir, PathBuf), Error> {
+        let top = top(path);
+        let anchor = top.parent().unwrap_or(Path::new("/"));
+        let dir = Dir::create_trusted(anchor, 0o700).map_err(fs)?;
+        let rel = path.strip_prefix(anchor).unwrap_or(path).to_owned();
+        Ok((dir, rel))
+    };
+    let owner = plan.owner;
     for d in &plan.dirs {
-        create_dir(d, 0o700)?;
-        chown(d)?;
+        let (anchor, rel) = split(d)?;
+        let mut first = rel.components();
+        let head = PathBuf::from(first.next().map(|c| c.as_os_str()).unwrap_or_default());
+        let hand_over = |made: &Dir| match owner {
+            Some((uid, gid)) => made.chown(uid, gid),
+            None => Ok(()),
+        };
+        let top = anchor
+            .mkdirs(&head, 0o700, &mut |d| hand_over(d))
+            .map_err(fs)?;
+        if let Some((uid, _)) = owner {
+            top.check_owner(Path::new(""), uid).map_err(fs)?;
+        }
+        let _as_user = AsUser::new(owner);
+        top.mkdirs(first.as_path(), 0o700, &mut |_| Ok(()))
+            .map_err(fs)?;
     }
     for f in &plan.files {
-        let created = match f.policy {
-            WritePolicy::Replace => {
-                write_atomic(&f.path, f.contents.as_bytes(), f.mode)?;
-                true
-            }
-            WritePolicy::CreateIfMissing => create_new(&f.path, f.contents.as_bytes(), f.mode)?,
-        };
-        if created {
-            chown(&f.path)?;
+        let (anchor, rel) = split(&f.path)?;
+        // clp opens the directory (never through a link), the session user writes in it.
+        let (dir, name) = anchor.parent_of(&rel).map_err(fs)?;
+        let _as_user = AsUser::new(owner);
+        match f.policy {
+            WritePolicy::Replace => dir.write_atomic(name, f.contents.as_bytes(), f.mode),
+            WritePolicy::CreateIfMissing => dir.create_new(name, f.contents.as_bytes(), f.mode),
         }
+        .map_err(fs)?;
     }
     for l in &plan.links {
-        symlink_new(&l.target, &l.link)?;
+        let (anchor, rel) = split(&l.link)?;
+        let (dir, name) = anchor.parent_of(&rel).map_err(fs)?;
+        let _as_user = AsUser::new(owner);
+        match nix::unistd::symlinkat(&l.target, dir.fd(), name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(Error::io("cannot link", &l.link, e.into())),
+        }
+    }
+    Ok(())
+}
+
+/// A boundary plan made ready to start: its argv with the tokens filled in, and the
+/// descriptors it names, kept open until the child is started.
+#[derive(Debug)]
+pub struct Opened {
+    /// The argv with each `<fd:...>` token replaced by its descriptor's number and
+    /// `<session>` by clp's process id.
+    pub argv: Vec<String>,
+    /// The descriptors, inheritable by the child.
+    pub fds: Vec<OwnedFd>,
+    /// Where this session's secrets go as files (level C).
+    pub secret_dir: Option<PathBuf>,
+}
+
+/// Readies a boundary plan (levels B and C): nothing inherited crosses into it, every
+/// mount source is opened (B) or checked (C) without following a symbolic link, and the
+/// session's own names are filled in.
+pub fn prepare(plan: &LaunchPlan) -> Result<Opened, Error> {
+    close_inherited()?;
+    let session = std::process::id().to_string();
+    let fill = |s: &str| s.replace(crate::level::container::SESSION, &session);
+    let mut opened = if plan.level == crate::model::Level::Container {
+        check_mounts(plan)?;
+        Opened {
+            argv: plan.argv.clone(),
+            fds: Vec::new(),
+            secret_dir: None,
+        }
+    } else {
+        open_mounts(plan)?
+    };
+    opened.argv = opened.argv.iter().map(|a| fill(a)).collect();
+    opened.secret_dir = plan
+        .secret_dir
+        .as_ref()
+        .map(|d| PathBuf::from(fill(&d.display().to_string())));
+    Ok(opened)
+}
+
+/// Opens every mount source the plan's argv names by descriptor (level B), never
+/// through a symbolic link below its anchor, checking its kind and, for clp's own
+/// directories, its owner; and the seccomp filter. A source that is a link, of the wrong
+/// kind or owner stops the launch with a message that names it: nothing is mounted.
+pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
+    let mut argv = plan.argv.clone();
+    let mut fds = Vec::new();
+    if let Some(boundary) = &plan.boundary {
+        for m in &boundary.mounts {
+            let token = m.fd_token();
+            if !argv.contains(&token) {
+                continue;
+            }
+            let fd = open_source(m, boundary.user.uid)?;
+            let n = fd.as_raw_fd().to_string();
+            for a in argv.iter_mut().filter(|a| **a == token) {
+                *a = n.clone();
+            }
+            fds.push(fd);
+        }
+    }
+    if argv.iter().any(|a| a == SECCOMP_FD) {
+        let (reader, mut writer) = std::io::pipe()
+            .map_err(|e| Error::new(ErrorKind::Os, "cannot make a pipe").caused_by(e))?;
+        // The filter is a few hundred bytes, far below a pipe's buffer.
+        writer.write_all(&crate::seccomp::program()).map_err(|e| {
+            Error::new(ErrorKind::Os, "cannot write the seccomp filter").caused_by(e)
+        })?;
+        drop(writer);
+        let fd = OwnedFd::from(reader);
+        let n = fd.as_raw_fd().to_string();
+        for a in argv.iter_mut().filter(|a| *a == SECCOMP_FD) {
+            *a = n.clone();
+        }
+        fds.push(fd);
+    }
+    for fd in &fds {
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))
+            .map_err(|e| Error::new(ErrorKind::Os, "cannot pass a descriptor").caused_by(e))?;
+    }
+    Ok(Opened {
+        argv,
+        fds,
+        secret_dir: None,
+    })
+}
+
+/// Checks every mount source of a container plan the way [`open_mounts`] does; the
+/// engine then resolves them by path (a container engine takes no descriptors).
+pub fn check_mounts(plan: &LaunchPlan) -> Result<(), Error> {
+    if let Some(boundary) = &plan.boundary {
+        // The secret dir is made at launch, after this check, in clp's own runtime dir.
+        for m in boundary.mounts.iter().filter(|m| m.why != Why::Secrets) {
+            open_source(m, boundary.user.uid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens one mount's source below its anchor.
+fn open_source(m: &Mount, session_uid: u32) -> Result<OwnedFd, Error> {
+    let refuse = |e: FsError| {
+        Error::host(format!("clp will not mount it: {e}")).hint(
+            "a symbolic link or an unexpected file where clp mounts something may have been \
+             planted from inside the boundary: look at it, remove it, and launch again",
+        )
+    };
+    let anchor = Dir::open_trusted(&m.anchor).map_err(refuse)?;
+    let kind = match m.kind {
+        MountKind::Dir => Kind::Dir,
+        MountKind::File => Kind::File,
+        MountKind::Any => Kind::DirOrFile,
+    };
+    let fd = anchor.open_path(m.rel(), kind).map_err(refuse)?;
+    if matches!(m.why, Why::ProfileHome | Why::State | Why::Settings) {
+        anchor.check_owner(m.rel(), session_uid).map_err(refuse)?;
+    }
+    Ok(fd)
+}
+
+/// Makes every descriptor clp inherited (beyond 0, 1 and 2) close on exec, so that
+/// nothing of the caller crosses into a boundary: a file or directory the caller had
+/// open would be reachable through `/proc/self/fd`. Call it before clp opens anything it
+/// means to pass on.
+#[allow(unsafe_code)]
+pub fn close_inherited() -> Result<(), Error> {
+    let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Error::io("cannot list", "/proc/self/fd", e))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: `fd` was listed as open just above and clp is single-threaded here,
+        // so nothing closes it while it is borrowed for this one call. (The listing's
+        // own descriptor is closed by now: EBADF is fine.)
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
     }
     Ok(())
 }

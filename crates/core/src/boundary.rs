@@ -1,10 +1,19 @@
 //! The boundary levels B and C share: who the session runs as and which host paths it
 //! sees, where, and why. [`crate::level::sandbox`] and [`crate::level::container`] turn it
 //! into bubblewrap or engine arguments and add only what is particular to them.
+//!
+//! Every mount names the trusted directory its source is opened beneath: what the session
+//! can write (its workspace, its profile's home and state) is never crossed through a
+//! symbolic link at the next launch. Inside the workspace, the protected paths (git's
+//! config and hooks, Claude Code's project settings, ...) are mounted read-only on top,
+//! and their parent directories onto themselves, so that they can be neither written nor
+//! renamed away.
+
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::plan::{Boundary, Mount, SessionUser, StatePaths, Why};
+use crate::plan::{Boundary, Mount, MountKind, SessionUser, StatePaths, Why};
 use crate::profile::Profile;
 
 /// Who the session runs as. As root: `isolation.user`, else the workspace's owner; never
@@ -37,7 +46,7 @@ pub fn session_user(profile: &Profile, host: &Host) -> Result<SessionUser, Error
         });
     }
     let (uid, gid) = host.cwd_owner;
-    if uid == 0 || profile.workspace.path != host.cwd {
+    if uid == 0 || profile.workspace.path != host.realpath(&host.cwd) {
         return Err(
             Error::host("clp runs as root and the sandbox would run as root too").hint(
                 "run clp as your normal user, or set `isolation.user = \"NAME\"` (or \
@@ -52,61 +61,171 @@ pub fn session_user(profile: &Profile, host: &Host) -> Result<SessionUser, Error
     })
 }
 
+/// The paths whose existence decides the mounts (optional sources, protected paths), and
+/// the directories to list (`.git/modules`), for the host to be probed before rendering.
+pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let ws = &profile.workspace.path;
+    let mut paths: Vec<PathBuf> = profile
+        .workspace
+        .writable
+        .iter()
+        .chain(&profile.workspace.read_only)
+        .cloned()
+        .collect();
+    paths.push(host.home.join(".claude.json"));
+    paths.push(host.main_claude_dir().join("ide"));
+    paths.extend(protected(profile, host).into_iter().map(|p| ws.join(p)));
+    let lists = protect_git(profile)
+        .then(|| ws.join(".git/modules"))
+        .into_iter()
+        .collect();
+    (paths, lists)
+}
+
+/// Whether the profile protects git (its `.git/config` is in `workspace.protect`).
+fn protect_git(profile: &Profile) -> bool {
+    profile
+        .workspace
+        .protect
+        .iter()
+        .any(|p| p == Path::new(".git/config"))
+}
+
+/// The protected paths, relative to the workspace: the profile's list, plus each
+/// submodule's config and hooks when git is protected.
+fn protected(profile: &Profile, host: &Host) -> Vec<PathBuf> {
+    let mut list = profile.workspace.protect.clone();
+    if protect_git(profile) {
+        let modules = profile.workspace.path.join(".git/modules");
+        for name in host.listings.get(&modules).into_iter().flatten() {
+            for sub in ["config", "hooks"] {
+                list.push(Path::new(".git/modules").join(name).join(sub));
+            }
+        }
+    }
+    list
+}
+
 /// The boundary of `profile`: its mounts in order (the profile's home, its state, the
-/// workspace and extra paths, then the read-only protections), and its user.
-/// `settings` says whether the plan writes a settings file (mounted read-only: it holds
-/// the rules, and Claude Code reloads it when it changes).
+/// workspace and extra paths, then the pinned and read-only protections), its user, and
+/// the protected paths to watch. `settings` says whether the plan writes a settings file
+/// (mounted read-only: it holds the rules, and Claude Code reloads it when it changes).
 pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary, Error> {
     let user = session_user(profile, host)?;
     let paths = StatePaths::of(profile);
     let home = host.home.clone();
+    let state = &host.state_dir;
+    let exists = |p: &Path| host.existing.contains(p);
+    let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_owned();
     let mut mounts = vec![
-        Mount::at(&paths.home, &home, true, Why::ProfileHome),
-        Mount::rw(&paths.root, Why::State),
+        Mount::new(&paths.home, state, &home, true, Why::ProfileHome),
+        Mount::new(&paths.root, state, &paths.root, true, Why::State),
     ];
     let config = &profile.isolation.config_dir;
     if !config.starts_with(&paths.root) {
-        mounts.push(Mount::rw(config, Why::ConfigDir));
+        let anchor = if config.starts_with(&home) {
+            home.clone()
+        } else {
+            parent(config)
+        };
+        mounts.push(Mount::new(config, &anchor, config, true, Why::ConfigDir));
     }
-    if profile.isolation.main_config {
+    let login = home.join(".claude.json");
+    if profile.isolation.main_config && exists(&login) {
         // The normal install inside a boundary: its login state stays usable and
         // refreshable.
-        mounts.push(Mount::rw(&home.join(".claude.json"), Why::MainLogin).optional());
+        mounts.push(Mount::new(&login, &home, &login, true, Why::MainLogin).kind(MountKind::File));
     }
     let ws = &profile.workspace.path;
-    mounts.push(Mount::rw(ws, Why::Workspace));
-    for p in &profile.workspace.writable {
-        mounts.push(Mount::rw(p, Why::Writable).optional());
+    mounts.push(Mount::new(ws, &parent(ws), ws, true, Why::Workspace));
+    for p in profile.workspace.writable.iter().filter(|p| exists(p)) {
+        mounts.push(Mount::new(p, &parent(p), p, true, Why::Writable).kind(MountKind::Any));
     }
-    for p in &profile.workspace.read_only {
-        mounts.push(Mount::ro(p, Why::ReadOnly).optional());
+    for p in profile.workspace.read_only.iter().filter(|p| exists(p)) {
+        mounts.push(Mount::new(p, &parent(p), p, false, Why::ReadOnly).kind(MountKind::Any));
     }
-    if profile.workspace.protect_git {
-        for p in [".git/hooks", ".git/config"] {
-            mounts.push(Mount::ro(&ws.join(p), Why::Protected).optional());
-        }
-    }
-    if host.ide_dir_exists && !profile.isolation.main_config {
-        let ide = host.main_claude_dir().join("ide");
-        mounts.push(Mount::at(&ide, &config.join("ide"), false, Why::IdeLocks));
+    let mut watch = Vec::new();
+    let is_file = |p: &Path| host.files.contains(p);
+    let list = protected(profile, host);
+    protections(&list, ws, &exists, &is_file, &mut mounts, &mut watch);
+    let ide = host.main_claude_dir().join("ide");
+    if !profile.isolation.main_config && exists(&ide) {
+        mounts.push(Mount::new(
+            &ide,
+            &home,
+            &config.join("ide"),
+            false,
+            Why::IdeLocks,
+        ));
     }
     if settings {
-        mounts.push(Mount::ro(&paths.settings, Why::Settings));
+        mounts.push(
+            Mount::new(
+                &paths.settings,
+                state,
+                &paths.settings,
+                false,
+                Why::Settings,
+            )
+            .kind(MountKind::File),
+        );
     }
-    Ok(Boundary { user, home, mounts })
+    Ok(Boundary {
+        user,
+        home,
+        workspace: ws.clone(),
+        mounts,
+        watch,
+    })
 }
 
-/// The optional mounts' sources, which the host must be probed for before rendering
-/// (a level that cannot skip a missing source, such as a container engine, needs to
-/// know which exist).
-pub fn optional_sources(profile: &Profile, host: &Host) -> Vec<std::path::PathBuf> {
-    match build(profile, host, false) {
-        Ok(b) => b
-            .mounts
-            .into_iter()
-            .filter(|m| m.optional)
-            .map(|m| m.source)
-            .collect(),
-        Err(_) => Vec::new(),
+/// The mounts that protect `list` (relative to the workspace `ws`): every directory on
+/// the way to a protected path that exists is mounted onto itself (a mount point cannot
+/// be renamed away and replaced), and the path read-only, unless it is itself on the way
+/// to another one (`.git`: pinned, so git still works inside). Missing ones are watched.
+fn protections(
+    list: &[PathBuf],
+    ws: &Path,
+    exists: &dyn Fn(&Path) -> bool,
+    is_file: &dyn Fn(&Path) -> bool,
+    mounts: &mut Vec<Mount>,
+    watch: &mut Vec<PathBuf>,
+) {
+    let mut pins: Vec<PathBuf> = Vec::new();
+    let mut ro: Vec<PathBuf> = Vec::new();
+    for rel in list {
+        let path = ws.join(rel);
+        if !exists(&path) {
+            watch.push(path);
+            continue;
+        }
+        // A file (`.git` as a worktree's pointer) is never on the way to anything.
+        let on_the_way = !is_file(&path) && list.iter().any(|o| o != rel && o.starts_with(rel));
+        for a in rel
+            .ancestors()
+            .skip(1)
+            .filter(|a| !a.as_os_str().is_empty())
+        {
+            if !pins.iter().any(|p| p == a) {
+                pins.push(a.to_owned());
+            }
+        }
+        if on_the_way {
+            if !pins.iter().any(|p| p == rel) {
+                pins.push(rel.clone());
+            }
+        } else if !ro.contains(rel) {
+            ro.push(rel.clone());
+        }
+    }
+    // Outer directories first, so inner mounts land on top of them.
+    pins.sort_by_key(|p| p.components().count());
+    for p in pins {
+        let path = ws.join(&p);
+        mounts.push(Mount::new(&path, ws, &path, true, Why::Pinned));
+    }
+    for p in ro {
+        let path = ws.join(&p);
+        mounts.push(Mount::new(&path, ws, &path, false, Why::Protected).kind(MountKind::Any));
     }
 }

@@ -323,9 +323,10 @@ fn run_inside(host: &Host, profile: &Profile, argv: &[String]) -> Option<std::pr
     }
     let plan = render_run(profile, host, argv).ok()?;
     crate::apply::apply(&plan).ok()?;
+    let opened = crate::apply::prepare(&plan).ok()?;
     let env = plan.env.build(&host.env, &Default::default());
-    Command::new(&plan.argv[0])
-        .args(&plan.argv[1..])
+    Command::new(&opened.argv[0])
+        .args(&opened.argv[1..])
         .env_clear()
         .envs(env)
         .current_dir(&plan.cwd)

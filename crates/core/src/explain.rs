@@ -81,10 +81,7 @@ pub fn explain(profile: &Profile, loaded: &Loaded) -> Vec<Row> {
     };
     row("workspace.read-only", paths(&profile.workspace.read_only));
     row("workspace.writable", paths(&profile.workspace.writable));
-    row(
-        "workspace.protect-git",
-        json!(profile.workspace.protect_git),
-    );
+    row("workspace.protect", paths(&profile.workspace.protect));
     row("workspace.trust", json!(profile.workspace.trust));
     row("permissions.allow", json!(profile.permissions.allow));
     row("permissions.ask", json!(profile.permissions.ask));
@@ -107,8 +104,15 @@ pub fn explain(profile: &Profile, loaded: &Loaded) -> Vec<Row> {
     }
     row("container.engine", json!(profile.container.engine));
     row("container.image", json!(profile.container.image));
-    // The tiers follow model.default unless set.
+    // The tiers follow model.default unless set; the protected list follows the
+    // deprecated `protect-git` when only that is set.
+    let protect_git = loaded.provenance("workspace.protect-git") != Provenance::Default;
     for r in &mut rows {
+        if r.key == "workspace.protect" && r.from == Provenance::Default && protect_git {
+            r.from = Provenance::Derived {
+                from: "workspace.protect-git".into(),
+            };
+        }
         let tier = ["model.opus", "model.sonnet", "model.haiku"].contains(&r.key.as_str());
         if tier && r.from == Provenance::Default && !r.value.is_null() {
             r.from = Provenance::Derived {

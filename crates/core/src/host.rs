@@ -32,6 +32,9 @@ pub struct Host {
     pub env: BTreeMap<String, String>,
     /// clp's state dir: `$XDG_STATE_HOME/clp`, else `~/.local/state/clp`.
     pub state_dir: PathBuf,
+    /// clp's dir in memory (a tmpfs) for what must not touch the disk: as root
+    /// `/run/clp`, else `$XDG_RUNTIME_DIR/clp`, else `/dev/shm/clp-<uid>`.
+    pub runtime_dir: PathBuf,
     /// The user's profile dir: `$CLP_PROFILES_DIR`, else `$XDG_CONFIG_HOME/clp/profiles`,
     /// else `~/.config/clp/profiles`.
     pub profiles_dir: PathBuf,
@@ -52,6 +55,25 @@ pub struct Host {
     pub users: BTreeMap<String, HostUser>,
     /// Paths that were checked and exist (e.g. the workspace's `.git/hooks`).
     pub existing: std::collections::BTreeSet<PathBuf>,
+    /// Those of them that are regular files (the others are directories or worse).
+    pub files: std::collections::BTreeSet<PathBuf>,
+    /// The entries of directories that were listed (a workspace's `.git/modules`).
+    pub listings: BTreeMap<PathBuf, Vec<String>>,
+    /// How paths resolve on this machine (symbolic links, `..`).
+    pub fs: FsView,
+    /// The home directories of the other accounts (from `/etc/passwd`, and every
+    /// directory under `/home`), never a workspace.
+    pub other_homes: Vec<PathBuf>,
+}
+
+/// How [`Host::realpath`] resolves paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum FsView {
+    /// Ask the file system (the real machine).
+    Live,
+    /// A fixed map of paths to what they resolve to; others resolve to themselves
+    /// (tests and portable renders).
+    Fixed(BTreeMap<PathBuf, PathBuf>),
 }
 
 /// What rendering one profile needs to know about the machine beyond the basics.
@@ -63,6 +85,8 @@ pub struct Needs {
     pub users: Vec<String>,
     /// Paths whose existence matters.
     pub paths: Vec<PathBuf>,
+    /// Directories whose entries matter.
+    pub lists: Vec<PathBuf>,
 }
 
 /// A local user account.
@@ -95,6 +119,38 @@ impl Host {
         self.home.join(".claude")
     }
 
+    /// `path` (absolute, without `.` or `..`) with every symbolic link resolved; the part
+    /// that does not exist yet is kept as written below the longest part that does.
+    pub fn realpath(&self, path: &Path) -> PathBuf {
+        match &self.fs {
+            FsView::Fixed(map) => {
+                // The longest mapped prefix wins.
+                for a in path.ancestors() {
+                    if let Some(to) = map.get(a) {
+                        return to.join(path.strip_prefix(a).unwrap_or(Path::new("")));
+                    }
+                }
+                path.to_owned()
+            }
+            FsView::Live => {
+                let mut rest = Vec::new();
+                let mut base = path;
+                loop {
+                    if let Ok(real) = std::fs::canonicalize(base) {
+                        return rest.iter().rev().fold(real, |p, c| p.join(c));
+                    }
+                    match (base.parent(), base.file_name()) {
+                        (Some(parent), Some(name)) => {
+                            rest.push(name.to_owned());
+                            base = parent;
+                        }
+                        _ => return path.to_owned(),
+                    }
+                }
+            }
+        }
+    }
+
     /// A fixed host for tests and portable renders: user `user` (uid 1000) with home
     /// `/home/user`, working in `/home/user/project`, every known program under
     /// `/usr/bin`.
@@ -118,6 +174,7 @@ impl Host {
             user: "user".into(),
             env,
             state_dir: home.join(".local/state/clp"),
+            runtime_dir: PathBuf::from("/run/user/1000/clp"),
             profiles_dir: home.join(".config/clp/profiles"),
             programs: KNOWN_PROGRAMS
                 .iter()
@@ -141,7 +198,16 @@ impl Host {
             )]
             .into_iter()
             .collect(),
-            existing: Default::default(),
+            // A git repository as the workspace, so that renders show its protections.
+            existing: [".git", ".git/hooks", ".git/config"]
+                .iter()
+                .map(|p| home.join("project").join(p))
+                .chain([home.join(".claude/ide")])
+                .collect(),
+            files: [home.join("project/.git/config")].into_iter().collect(),
+            listings: BTreeMap::new(),
+            fs: FsView::Fixed(BTreeMap::new()),
+            other_homes: vec![PathBuf::from("/home/other")],
             home,
         }
     }
@@ -196,6 +262,15 @@ pub mod detect {
                 .unwrap_or_else(|| home.join(fallback))
         };
         let state_dir = xdg("XDG_STATE_HOME", ".local/state").join("clp");
+        let runtime_dir = if uid == 0 {
+            PathBuf::from("/run/clp")
+        } else {
+            env.get("XDG_RUNTIME_DIR")
+                .map(PathBuf::from)
+                .filter(|d| d.is_absolute() && d.is_dir())
+                .map(|d| d.join("clp"))
+                .unwrap_or_else(|| PathBuf::from(format!("/dev/shm/clp-{uid}")))
+        };
         let profiles_dir = env
             .get("CLP_PROFILES_DIR")
             .filter(|v| !v.is_empty())
@@ -220,6 +295,7 @@ pub mod detect {
             user,
             env,
             state_dir,
+            runtime_dir,
             profiles_dir,
             programs,
             program_targets,
@@ -229,7 +305,47 @@ pub mod detect {
                 .and_then(|_| std::fs::canonicalize("/etc/resolv.conf").ok()),
             users: BTreeMap::new(),
             existing: Default::default(),
+            files: Default::default(),
+            listings: BTreeMap::new(),
+            fs: FsView::Live,
+            other_homes: Vec::new(),
         })
+        .map(|mut host| {
+            host.other_homes = other_homes(&host.home);
+            host
+        })
+    }
+
+    /// The home directories of every other account: root's and the human accounts' in
+    /// `/etc/passwd` (uid 1000 and up; service accounts such as `www-data` keep their
+    /// `/var/www`, which the system-tree rules judge), and the directories under `/home`,
+    /// resolved.
+    fn other_homes(mine: &Path) -> Vec<PathBuf> {
+        let mine = std::fs::canonicalize(mine).unwrap_or_else(|_| mine.to_owned());
+        let mut homes: Vec<PathBuf> = std::fs::read_to_string("/etc/passwd")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| {
+                let fields: Vec<&str> = l.split(':').collect();
+                let uid: u32 = fields.get(2)?.parse().ok()?;
+                let human = uid == 0 || (uid >= 1000 && uid != 65534);
+                let home = PathBuf::from(fields.get(5)?);
+                human.then_some(home)
+            })
+            .chain(
+                std::fs::read_dir("/home")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path()),
+            )
+            .filter(|h| h.is_absolute() && h.components().count() > 1 && h.is_dir())
+            .map(|h| std::fs::canonicalize(&h).unwrap_or(h))
+            .filter(|h| *h != mine)
+            .collect();
+        homes.sort();
+        homes.dedup();
+        homes
     }
 
     /// Resolves `name` like the shell would: a path if it has a slash, else the first
@@ -271,8 +387,11 @@ pub mod detect {
     /// Records which of `paths` exist.
     pub fn probe_paths(host: &mut Host, paths: &[PathBuf]) {
         for p in paths {
-            if p.symlink_metadata().is_ok() {
+            if let Ok(m) = p.symlink_metadata() {
                 host.existing.insert(p.clone());
+                if m.is_file() {
+                    host.files.insert(p.clone());
+                }
             }
         }
     }
@@ -286,6 +405,19 @@ pub mod detect {
             locate_user(host, user);
         }
         probe_paths(host, &needs.paths);
+        for dir in &needs.lists {
+            // Not through a symbolic link: a planted one would name entries elsewhere.
+            let real = dir.symlink_metadata().is_ok_and(|m| m.is_dir());
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|_| real)
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            host.listings.insert(dir.clone(), names);
+        }
     }
 
     /// Looks up one more program and records it in the host.

@@ -358,7 +358,10 @@ pub enum NetworkMode {
 pub struct RawWorkspace {
     /// The project directory, writable inside the boundary and Claude Code's working dir.
     ///
-    /// Neither `/` nor your whole home. Default: the directory clp is started in.
+    /// Judged after resolving symbolic links: never `/`, your home or an ancestor of it,
+    /// another account's home, the normal install, a credential directory, clp's own
+    /// dirs or a system tree (the list is in `docs/isolation.md`). Default: the directory
+    /// clp is started in.
     ///
     /// Example: `path = "~/src/my-project"`
     pub path: Option<NonEmpty>,
@@ -373,8 +376,21 @@ pub struct RawWorkspace {
     /// Example: `writable = ["~/.cache/pip"]`
     pub writable: Option<Vec<String>>,
 
-    /// Keep `.git/hooks` and `.git/config` read-only inside the boundary, so nothing the
-    /// model writes runs later outside it. Default: `true`.
+    /// Workspace paths that tools outside the boundary execute later (git, your normal
+    /// `claude`, the editor, direnv): read-only inside levels B and C, their parent
+    /// directories pinned so they cannot be renamed away, and, when missing at launch,
+    /// held aside if the session creates them.
+    ///
+    /// Relative to the workspace. Default: `.git`, `.git/hooks`, `.git/config`, the
+    /// submodules' `.git/modules/*/config` and `hooks`, `.claude/settings.json`,
+    /// `.claude/settings.local.json`, `.mcp.json`, `.vscode`, `.envrc`. Give a list to
+    /// replace it (add to the defaults by repeating them); `[]` opts out.
+    ///
+    /// Example: `protect = [".git", ".git/hooks", ".git/config", ".envrc", "Makefile"]`
+    pub protect: Option<Vec<ProtectPath>>,
+
+    /// Deprecated: use `protect`. `false` removes the git entries from the default
+    /// `protect` list.
     pub protect_git: Option<bool>,
 
     /// Mark the workspace as trusted in the profile's own Claude config, skipping the
@@ -717,6 +733,23 @@ checked_string!(
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
     }
 );
+
+checked_string!(
+    /// A path inside the workspace: relative, without `..`.
+    ProtectPath,
+    { "type": "string", "minLength": 1 },
+    |s| valid_protect_path(s)
+);
+
+/// Whether `s` names a path inside the workspace: relative, not empty, no `..` or empty
+/// component, no NUL.
+pub fn valid_protect_path(s: &str) -> bool {
+    let s = s.trim_end_matches('/');
+    !s.is_empty()
+        && !s.starts_with('/')
+        && !s.contains('\0')
+        && s.split('/').all(|c| !c.is_empty() && c != "..")
+}
 
 checked_string!(
     /// A path on the backend server, starting with `/`.

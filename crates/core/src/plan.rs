@@ -39,6 +39,9 @@ pub struct LaunchPlan {
     /// Owner (uid, gid) of the dirs and files the plan creates, when clp runs as root and
     /// the boundary runs as another user.
     pub owner: Option<(u32, u32)>,
+    /// Where the secrets are written as files instead of passed in the environment (level
+    /// C: a directory in memory the container reads them from).
+    pub secret_dir: Option<PathBuf>,
 }
 
 /// The child's environment: what it inherits, what is removed, what is set.
@@ -203,8 +206,13 @@ pub struct Boundary {
     pub user: SessionUser,
     /// The user's home path, where the profile's persistent home is mounted.
     pub home: PathBuf,
-    /// The mounts.
+    /// The workspace (resolved).
+    pub workspace: PathBuf,
+    /// The mounts; every source exists (missing optional ones are left out).
     pub mounts: Vec<Mount>,
+    /// Protected paths that did not exist at launch: if the session creates one, it is
+    /// held aside when the session ends.
+    pub watch: Vec<PathBuf>,
 }
 
 /// Who a boundary runs as: the same uid as clp, or (when clp runs as root) an
@@ -222,16 +230,32 @@ pub struct SessionUser {
 /// One host path made visible inside the boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mount {
-    /// The host path.
+    /// The host path (resolved).
     pub source: PathBuf,
+    /// The directory the source is opened beneath, never through a symbolic link: one the
+    /// session cannot change (clp's state root, the workspace's parent), or, for paths
+    /// inside the workspace, the workspace itself.
+    pub anchor: PathBuf,
     /// Where it appears inside.
     pub dest: PathBuf,
     /// Whether the session may write it.
     pub writable: bool,
-    /// Whether a missing source is skipped rather than an error.
-    pub optional: bool,
+    /// What the source must be.
+    pub kind: MountKind,
     /// Why it is there.
     pub why: Why,
+}
+
+/// What a mount's source must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MountKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// Either (a protected path can be a file or a directory).
+    Any,
 }
 
 /// Why a mount exists.
@@ -252,43 +276,50 @@ pub enum Why {
     Writable,
     /// `workspace.read-only`.
     ReadOnly,
-    /// A workspace file that tools outside the boundary run later.
+    /// A directory of the workspace mounted onto itself, so that it cannot be renamed
+    /// away and replaced (the parents of protected paths, `.git` among them).
+    Pinned,
+    /// A workspace path that tools outside the boundary execute later (read-only).
     Protected,
     /// The main install's IDE lock files.
     IdeLocks,
     /// The rendered settings file.
     Settings,
+    /// A program the boundary would hide (Claude Code under the home), mounted elsewhere.
+    Program,
+    /// Secrets handed to a container through a file in memory, not its environment.
+    Secrets,
 }
 
 impl Mount {
-    fn new(source: &Path, dest: &Path, writable: bool, why: Why) -> Mount {
+    /// A mount of `source` (opened beneath `anchor`) at `dest`.
+    pub fn new(source: &Path, anchor: &Path, dest: &Path, writable: bool, why: Why) -> Mount {
         Mount {
             source: source.to_owned(),
+            anchor: anchor.to_owned(),
             dest: dest.to_owned(),
             writable,
-            optional: false,
+            kind: MountKind::Dir,
             why,
         }
     }
 
-    /// A writable mount of `path` at the same path.
-    pub fn rw(path: &Path, why: Why) -> Mount {
-        Mount::new(path, path, true, why)
-    }
-
-    /// A read-only mount of `path` at the same path.
-    pub fn ro(path: &Path, why: Why) -> Mount {
-        Mount::new(path, path, false, why)
-    }
-
-    /// A mount of `source` at another place.
-    pub fn at(source: &Path, dest: &Path, writable: bool, why: Why) -> Mount {
-        Mount::new(source, dest, writable, why)
-    }
-
-    /// Skipped when the source does not exist.
-    pub fn optional(mut self) -> Mount {
-        self.optional = true;
+    /// Of another kind than a directory.
+    pub fn kind(mut self, kind: MountKind) -> Mount {
+        self.kind = kind;
         self
+    }
+
+    /// The source below its anchor.
+    pub fn rel(&self) -> &Path {
+        self.source
+            .strip_prefix(&self.anchor)
+            .unwrap_or(Path::new(""))
+    }
+
+    /// The token standing for the source's descriptor in a rendered argv: clp opens the
+    /// source (never through a symbolic link) and puts the descriptor's number there.
+    pub fn fd_token(&self) -> String {
+        format!("<fd:{}>", self.source.display())
     }
 }

@@ -1,6 +1,9 @@
 //! What clp removes, passes, protects and hides, and how to install what it needs: each
 //! list in one place, so the levels, the validator, `clp doctor` and the docs agree.
 
+use std::path::{Path, PathBuf};
+
+use crate::host::Host;
 use crate::model::Engine;
 
 /// The Claude Code version clp is tested with: CI installs it, the container profile
@@ -108,6 +111,26 @@ pub const DEFAULT_DENY: &[&str] = &[
     "Bash(pkexec *)",
 ];
 
+/// Workspace paths that tools outside the boundary execute later, read-only inside B
+/// and C unless the profile sets `workspace.protect`: git's config and hooks (and `.git`
+/// itself, which must not be swapped for a planted one), Claude Code's project settings
+/// (hooks, `statusLine`, `apiKeyHelper`, permission rules your normal `claude` would
+/// obey), MCP servers, the editor's tasks and settings, direnv. Submodules'
+/// `.git/modules/*/config` and `hooks` are added where `.git/modules` exists.
+pub const DEFAULT_PROTECT: &[&str] = &[
+    ".git",
+    ".git/hooks",
+    ".git/config",
+    ".claude/settings.json",
+    ".claude/settings.local.json",
+    ".mcp.json",
+    ".vscode",
+    ".envrc",
+];
+
+/// The entries of [`DEFAULT_PROTECT`] that `workspace.protect-git = false` removes.
+pub const GIT_PROTECT: &[&str] = &[".git", ".git/hooks", ".git/config"];
+
 /// Directories level B replaces with an empty tmpfs (besides the user's home, which
 /// becomes the profile's persistent home).
 pub const HIDDEN: &[&str] = &["/tmp", "/run", "/home", "/root"];
@@ -166,4 +189,80 @@ impl Tool {
             Engine::Podman | Engine::Auto => Tool::Podman,
         }
     }
+}
+
+/// System trees: never a workspace or an extra path, nor anything inside them...
+pub const SYSTEM_TREES: &[&str] = &[
+    "/etc", "/usr", "/boot", "/proc", "/sys", "/dev", "/run", "/var", "/bin", "/sbin", "/lib",
+    "/lib32", "/lib64", "/libx32", "/snap",
+];
+
+/// ...except inside these, where projects live (`/var/www/site`, `/var/tmp/x`).
+pub const SYSTEM_TREE_EXCEPTIONS: &[&str] = &["/var/tmp", "/var/www"];
+
+/// Shared roots: never a workspace themselves (everyone's files are there), but a
+/// project inside one is fine (`/tmp/x`, `/srv/x`).
+pub const SHARED_ROOTS: &[&str] = &[
+    "/", "/tmp", "/var/tmp", "/var/www", "/home", "/mnt", "/media", "/srv", "/opt",
+];
+
+/// Why `path` (absolute) can never be a workspace or an extra path, after resolving its
+/// symbolic links; `None` when it can be. The one place these rules live: `/` and the
+/// shared roots themselves, the home or any ancestor of it, another account's home, the
+/// normal install (`~/.claude`, `~/.claude.json`), a credential directory, clp's own
+/// config and state, and the system trees. Being one, inside one or (for what a path
+/// could contain) around one all count: `~/.config` contains `~/.config/gcloud`.
+pub fn refused_path(path: &Path, host: &Host) -> Option<String> {
+    let real = host.realpath(path);
+    if SHARED_ROOTS.iter().any(|r| real == Path::new(r)) {
+        return Some(if real == Path::new("/") {
+            "is the whole disk".into()
+        } else {
+            "is shared by everyone (a project inside it is fine)".into()
+        });
+    }
+    let home = host.realpath(&host.home);
+    if home.starts_with(&real) {
+        return Some(if home == real {
+            "is your whole home".into()
+        } else {
+            format!("contains your whole home (`{}`)", home.display())
+        });
+    }
+    let mut sensitive: Vec<(PathBuf, &str)> = host
+        .other_homes
+        .iter()
+        .map(|h| (h.clone(), "another account's home"))
+        .collect();
+    for main in [host.main_claude_dir(), host.home.join(".claude.json")] {
+        sensitive.push((host.realpath(&main), "the normal install's config"));
+    }
+    for secret in SECRET_HOME_PATHS {
+        sensitive.push((host.realpath(&host.home.join(secret)), "a credential store"));
+    }
+    let clp_config = host.profiles_dir.parent().unwrap_or(&host.profiles_dir);
+    for own in [clp_config, host.state_dir.as_path()] {
+        sensitive.push((host.realpath(own), "clp's own config or state"));
+    }
+    for (p, what) in &sensitive {
+        let at = || format!("`{}`", p.display());
+        if real == *p {
+            return Some(format!("is {what}"));
+        }
+        if real.starts_with(p) {
+            return Some(format!("is inside {what} ({})", at()));
+        }
+        if p.starts_with(&real) {
+            return Some(format!("contains {what} ({})", at()));
+        }
+    }
+    let excepted = SYSTEM_TREE_EXCEPTIONS
+        .iter()
+        .any(|e| real.starts_with(e) && real != Path::new(e));
+    if !excepted {
+        if let Some(tree) = SYSTEM_TREES.iter().find(|t| real.starts_with(t)) {
+            return Some(format!("is inside the system tree `{tree}`"));
+        }
+    }
+    None
 }

@@ -174,8 +174,8 @@ pub struct Workspace {
     pub read_only: Vec<PathBuf>,
     /// Extra writable paths.
     pub writable: Vec<PathBuf>,
-    /// Keep `.git/hooks` and `.git/config` read-only.
-    pub protect_git: bool,
+    /// Paths (relative to the workspace) kept read-only inside B and C.
+    pub protect: Vec<PathBuf>,
     /// Pre-accept the workspace trust dialog.
     pub trust: bool,
 }
@@ -278,13 +278,7 @@ pub fn resolve(loaded: &Loaded, host: &Host) -> Result<Profile, Diagnostics> {
         host,
         &mut p,
     );
-    let workspace = resolve_workspace(
-        workspace.unwrap_or_default(),
-        isolation.level,
-        oauth,
-        host,
-        &mut p,
-    );
+    let workspace = resolve_workspace(workspace.unwrap_or_default(), isolation.level, host, &mut p);
     let claude = resolve_claude(claude.unwrap_or_default());
     let container = resolve_container(container.unwrap_or_default(), &claude);
 
@@ -503,49 +497,53 @@ fn resolve_network(raw: RawNetwork) -> Network {
     }
 }
 
-fn resolve_workspace(
-    raw: RawWorkspace,
-    level: Level,
-    oauth: bool,
-    host: &Host,
-    p: &mut Problems,
-) -> Workspace {
+fn resolve_workspace(raw: RawWorkspace, level: Level, host: &Host, p: &mut Problems) -> Workspace {
     let RawWorkspace {
         path,
         read_only,
         writable,
+        protect,
         protect_git,
         trust,
     } = raw;
     let explicit = path.is_some();
-    let path = match path {
+    let written = match path {
         Some(w) => absolute(&w, p.loaded.dir_of("workspace.path"), host),
         None => host.cwd.clone(),
     };
-    if path == Path::new("/") || path == host.home {
-        let whole = if path == Path::new("/") {
-            "the whole disk (`/`)".to_owned()
+    let path = host.realpath(&written);
+    let resolved = |written: &Path, real: &Path| {
+        if written == real {
+            String::new()
         } else {
-            format!("your whole home (`{}`)", host.home.display())
-        };
+            format!(" (it resolves to `{}`)", real.display())
+        }
+    };
+    if let Some(why) = crate::policy::refused_path(&written, host) {
         if explicit {
+            let message = format!(
+                "the workspace `{}` {why}{}",
+                written.display(),
+                resolved(&written, &path)
+            );
             p.at(
                 "workspace.path",
-                Diagnostic::new("workspace.path", format!("the workspace cannot be {whole}"))
-                    .with_hint("point it at one project directory"),
+                Diagnostic::new("workspace.path", message)
+                    .with_hint("point it at one project directory, e.g. `~/src/my-project`"),
             );
         } else if level != Level::Env {
             // Nothing in a file set the workspace: point at what made it matter.
+            let message = format!(
+                "the workspace would be the current directory `{}`, which {why}{}: level \
+                 `{}` makes the workspace writable",
+                written.display(),
+                resolved(&written, &path),
+                level.as_str()
+            );
             let d = p.loaded.diagnostic_at(
                 "isolation.level",
-                Diagnostic::new(
-                    "workspace.path",
-                    format!(
-                        "the workspace would be {whole}: level `{}` makes the workspace writable",
-                        level.as_str()
-                    ),
-                )
-                .with_hint("run clp from a project directory, or set `workspace.path`"),
+                Diagnostic::new("workspace.path", message)
+                    .with_hint("run clp from a project directory, or set `workspace.path`"),
             );
             p.found.push(Diagnostic {
                 key: "workspace.path".into(),
@@ -554,10 +552,11 @@ fn resolve_workspace(
         }
     }
     let loaded = p.loaded;
-    let paths = |list: Option<Vec<String>>, key: &str| -> Vec<PathBuf> {
+    let paths = |list: Option<Vec<String>>, key: &str| -> Vec<(PathBuf, PathBuf)> {
         list.unwrap_or_default()
             .iter()
             .map(|x| absolute(x, loaded.dir_of(key), host))
+            .map(|w| (host.realpath(&w), w))
             .collect()
     };
     let read_only = paths(read_only, "workspace.read-only");
@@ -566,40 +565,36 @@ fn resolve_workspace(
         ("workspace.read-only", &read_only),
         ("workspace.writable", &writable),
     ] {
-        for x in list {
-            if let Some(why) = exposes(x, host, oauth) {
+        for (real, written) in list {
+            if let Some(why) = crate::policy::refused_path(written, host) {
+                let message = format!("`{}` {why}{}", written.display(), resolved(written, real));
                 p.at(
                     key,
-                    Diagnostic::new(key, format!("`{}` {why}", x.display()))
+                    Diagnostic::new(key, message)
                         .with_hint("name the specific directories Claude Code needs"),
                 );
             }
         }
     }
+    let real = |list: Vec<(PathBuf, PathBuf)>| list.into_iter().map(|(r, _)| r).collect();
+    let (read_only, writable) = (real(read_only), real(writable));
     Workspace {
         path,
         read_only,
         writable,
-        protect_git: protect_git.unwrap_or(true),
+        protect: match protect {
+            Some(list) => list
+                .iter()
+                .map(|p| PathBuf::from(p.trim_end_matches('/')))
+                .collect(),
+            None => crate::policy::DEFAULT_PROTECT
+                .iter()
+                .filter(|p| protect_git != Some(false) || !crate::policy::GIT_PROTECT.contains(p))
+                .map(PathBuf::from)
+                .collect(),
+        },
         trust: trust.unwrap_or(false),
     }
-}
-
-/// Why an extra path would open the boundary too wide, if it would.
-fn exposes(path: &Path, host: &Host, oauth: bool) -> Option<&'static str> {
-    if path == Path::new("/") || host.home.starts_with(path) {
-        return Some("would expose your whole home or more");
-    }
-    let main = host.main_claude_dir();
-    if !oauth && (path.starts_with(&main) || path == host.home.join(".claude.json")) {
-        return Some("is the normal install's config");
-    }
-    for secret in crate::policy::SECRET_HOME_PATHS {
-        if path.starts_with(host.home.join(secret)) {
-            return Some("holds credentials");
-        }
-    }
-    None
 }
 
 fn resolve_permissions(raw: RawPermissions) -> Permissions {

@@ -49,7 +49,7 @@ pub fn render_run(profile: &Profile, host: &Host, command: &[String]) -> Result<
     wrap(profile, host, plan)
 }
 
-fn wrap(profile: &Profile, host: &Host, mut plan: LaunchPlan) -> Result<LaunchPlan, Error> {
+fn wrap(profile: &Profile, host: &Host, plan: LaunchPlan) -> Result<LaunchPlan, Error> {
     if profile.isolation.level == Level::Env {
         return Ok(plan);
     }
@@ -58,12 +58,10 @@ fn wrap(profile: &Profile, host: &Host, mut plan: LaunchPlan) -> Result<LaunchPl
         .iter()
         .any(|f| f.path == StatePaths::of(profile).settings);
     let boundary = boundary::build(profile, host, settings)?;
-    plan = match profile.isolation.level {
-        Level::Sandbox => level::sandbox::wrap(profile, host, &boundary, plan)?,
-        _ => level::container::wrap(profile, host, &boundary, plan)?,
-    };
-    plan.boundary = Some(boundary);
-    Ok(plan)
+    match profile.isolation.level {
+        Level::Sandbox => level::sandbox::wrap(profile, host, boundary, plan),
+        _ => level::container::wrap(profile, host, boundary, plan),
+    }
 }
 
 /// What rendering `profile` needs to know about the machine: its Claude Code, the
@@ -78,10 +76,12 @@ pub fn needs(profile: &Profile, host: &Host) -> Needs {
     };
     let mut programs = vec![profile.claude.command.clone()];
     programs.extend(tools.iter().map(|t| t.program().to_owned()));
+    let (paths, lists) = boundary::probes(profile, host);
     Needs {
         programs,
         users: profile.isolation.user.iter().cloned().collect(),
-        paths: boundary::optional_sources(profile, host),
+        paths,
+        lists,
     }
 }
 
@@ -108,6 +108,7 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         preflight: preflight(profile),
         notes: Vec::new(),
         owner: None,
+        secret_dir: None,
     };
     if profile.network.mode != NetworkMode::Open {
         // Said plainly: only Bash is filtered today.
@@ -210,6 +211,9 @@ fn render_env(profile: &Profile, paths: &StatePaths) -> EnvPlan {
         set(&mut env, "CLAUDE_CONFIG_DIR", &profile.isolation.config_dir);
         set(&mut env, "TMPDIR", &paths.tmp);
         set(&mut env, "ANTHROPIC_CONFIG_DIR", &paths.anthropic);
+        // Claude Code's auto-updater would reinstall the normal install's npm package
+        // (seen: `npm install -g @anthropic-ai/claude-code@NEXT` as the user).
+        env.set.insert("DISABLE_AUTOUPDATER".into(), "1".into());
         match &profile.auth {
             Auth::AuthToken {
                 from: Secret::Literal(t),

@@ -81,6 +81,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         notes: plan.notes.iter().map(|n| fix(n)).collect(),
         // Numeric ids differ between machines; the argv carries `{uid}` instead.
         owner: None,
+        secret_dir: plan.secret_dir.as_ref().map(path),
     }
 }
 

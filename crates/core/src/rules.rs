@@ -146,20 +146,42 @@ impl<'a> Rules<'a> {
     }
 
     fn workspace(&mut self) {
+        if let Some(Value::Array(list)) = self.get("workspace.protect") {
+            for (i, entry) in list.iter().enumerate() {
+                let Some(text) = entry.as_str() else { continue };
+                if !crate::model::valid_protect_path(text) {
+                    let path = vec![
+                        Seg::Key("workspace".into()),
+                        Seg::Key("protect".into()),
+                        Seg::Index(i),
+                    ];
+                    let key = dotted(&path);
+                    self.out.push((
+                        path,
+                        Part::Value,
+                        Diagnostic::new(
+                            key,
+                            format!("`{text}` is not a path inside the workspace"),
+                        )
+                        .with_hint(
+                            "write it relative to the workspace, without `..`, e.g. `.envrc`",
+                        ),
+                    ));
+                }
+            }
+        }
+        // Whether a workspace is acceptable is judged on the resolved path, in one
+        // place (`policy::refused_path`, from `profile::resolve`). Here only the mistake
+        // of writing a shell variable, which clp does not expand.
         if let Some(path) = self.get("workspace.path").and_then(Value::as_str) {
-            let trimmed = path.trim_end_matches('/');
-            if trimmed.is_empty() || trimmed == "~" || trimmed == "$HOME" {
+            if path.starts_with('$') {
                 self.push(
                     "workspace.path",
                     Diagnostic::new(
                         "workspace.path",
-                        if trimmed.is_empty() {
-                            "the workspace cannot be `/`, the whole disk"
-                        } else {
-                            "the workspace cannot be your whole home"
-                        },
+                        format!("`{path}` is not expanded: clp reads paths literally"),
                     )
-                    .with_hint("point it at one project directory, e.g. `~/src/my-project`"),
+                    .with_hint("write `~/...` for your home, or an absolute path"),
                 );
             }
         }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Kind};
 use crate::host::Host;
+use std::path::Path;
+
 use crate::plan::LaunchPlan;
 use crate::profile::Secret;
 
@@ -42,4 +44,39 @@ fn run(cmd: &str) -> Result<String, Error> {
         )));
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// Level C: writes each secret into its own file (0400, the session user's) in the
+/// plan's secret dir, a directory in memory, for the container to read at start.
+pub fn write_files(
+    plan: &LaunchPlan,
+    dir: &Path,
+    secrets: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let fs = |e: crate::fsafe::FsError| Error::host(format!("cannot hand over a secret: {e}"));
+    let runtime = dir
+        .ancestors()
+        .nth(2)
+        .ok_or_else(|| Error::usage("no runtime dir"))?;
+    // 0711: a session user may pass through root's runtime dir to its own, no further.
+    let root = crate::fsafe::Dir::create_trusted(runtime, 0o711).map_err(fs)?;
+    let rel = dir.strip_prefix(runtime).unwrap_or(dir);
+    let owner = plan.owner;
+    let hand_over = |d: &crate::fsafe::Dir| match owner {
+        Some((uid, gid)) => d.chown(uid, gid),
+        None => Ok(()),
+    };
+    let secrets_dir = root.mkdirs(rel, 0o700, &mut |d| hand_over(d)).map_err(fs)?;
+    let _as_user = crate::fsafe::AsUser::new(owner);
+    for (name, value) in secrets {
+        secrets_dir
+            .write_atomic(std::ffi::OsStr::new(name), value.as_bytes(), 0o400)
+            .map_err(fs)?;
+    }
+    Ok(())
+}
+
+/// Removes the secret files and their directory after the session.
+pub fn remove_files(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
 }

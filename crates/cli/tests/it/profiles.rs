@@ -187,7 +187,7 @@ fn set_values_parse_as_toml_or_strings() {
         "--set",
         "description=two words",
         "--set",
-        "workspace.protect-git=false",
+        "workspace.protect=[\".envrc\", \"Makefile\"]",
         "show",
         "local-glm",
     ]);
@@ -197,7 +197,7 @@ fn set_values_parse_as_toml_or_strings() {
     assert!(stdout.contains("isolation.level = \"env\""));
     assert!(stdout.contains("network.allow = [\"github.com\", \"*.pypi.org\"]"));
     assert!(stdout.contains("description = \"two words\""));
-    assert!(stdout.contains("workspace.protect-git = false"));
+    assert!(stdout.contains("workspace.protect = [\".envrc\", \"Makefile\"]"));
 
     // Bad keys and bad values are errors naming the --set.
     let out = env.run(&["--set", "model.contxt=1", "show", "local-glm"]);
@@ -221,9 +221,9 @@ fn paths_resolve_against_home_and_the_defining_file() {
     let env = Env::new();
     let file = env.profile(
         "paths",
-        "extends = \"local-env\"\n[workspace]\npath = \"../../../project\"\nread-only = [\"~/lib\", \"rel/dir\", \"/abs\"]\n[isolation]\nconfig-dir = \"~/.claude-local\"\n",
+        "extends = \"local-env\"\n[workspace]\npath = \"../../../project\"\nread-only = [\"~/lib\", \"../../../rel/dir\", \"/abs\"]\n[isolation]\nconfig-dir = \"~/.claude-local\"\n",
     );
-    let dir = file.parent().unwrap();
+    assert!(file.parent().unwrap().ends_with(".config/clp/profiles"));
     let out = env.run(&["show", "paths"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
@@ -232,9 +232,9 @@ fn paths_resolve_against_home_and_the_defining_file() {
         stdout.contains(&format!("workspace.path = \"{home}/project\"")),
         "{stdout}"
     );
+    // `../../../rel/dir` is relative to the profile's own directory.
     assert!(stdout.contains(&format!(
-        "workspace.read-only = [\"{home}/lib\", \"{}/rel/dir\", \"/abs\"]",
-        dir.display()
+        "workspace.read-only = [\"{home}/lib\", \"{home}/rel/dir\", \"/abs\"]"
     )));
     assert!(stdout.contains(&format!("isolation.config-dir = \"{home}/.claude-local\"")));
 }

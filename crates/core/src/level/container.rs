@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::host::Host;
 use crate::model::{Engine, NetworkMode};
-use crate::plan::{Boundary, LaunchPlan, Preflight, Why};
+use crate::plan::{Boundary, LaunchPlan, Mount, MountKind, Preflight, Why};
 use crate::policy::{Tool, IDE_VARS, PASS};
 use crate::profile::Profile;
 
@@ -43,7 +43,7 @@ pub const MOUNTED_CLAUDE: &str = "/usr/local/bin/claude";
 pub fn wrap(
     profile: &Profile,
     host: &Host,
-    boundary: &Boundary,
+    mut boundary: Boundary,
     mut plan: LaunchPlan,
 ) -> Result<LaunchPlan, Error> {
     let engine = engine(profile, host);
@@ -64,7 +64,6 @@ pub fn wrap(
              Claude Code's own sandbox filters the network",
         ));
     }
-    let home = host.home.display().to_string();
     let rootful_podman = engine == Engine::Podman && host.uid == 0;
     plan.preflight.insert(0, Preflight::program(tool));
 
@@ -107,13 +106,6 @@ pub fn wrap(
         a.push("--pull=never".into());
     }
 
-    // An engine cannot skip a missing source: optional mounts go in when they exist.
-    let mut mounts: Vec<(PathBuf, PathBuf, bool)> = boundary
-        .mounts
-        .iter()
-        .filter(|m| !m.optional || host.existing.contains(&m.source))
-        .map(|m| (m.source.clone(), m.dest.clone(), !m.writable))
-        .collect();
     plan.dirs.extend(
         boundary
             .mounts
@@ -121,71 +113,36 @@ pub fn wrap(
             .filter(|m| m.why == Why::ProfileHome)
             .map(|m| m.source.clone()),
     );
-    // Option (b): `claude.command` names a binary on the host by its absolute path; it
-    // is mounted read-only at `/usr/local/bin/claude` (its real path may be under a
-    // directory the container's user cannot enter, such as the image's `/root`), and the
-    // image then only needs glibc.
+    let mounts = &mut boundary.mounts;
     let host_claude = crate::render::claude_program(profile, host);
-    let mounted_claude: Option<PathBuf> = Path::new(&profile.claude.command)
-        .is_absolute()
-        .then(|| {
-            host.program_targets
-                .get(&profile.claude.command)
-                .cloned()
-                .or_else(|| host.program(&profile.claude.command).map(Path::to_path_buf))
-        })
-        .flatten();
+    let mounted_claude = host_binary(profile, host);
     if let Some(bin) = &mounted_claude {
-        // Before the settings file, as it always was: the order is the argv's.
+        // Before the settings file: the order is the argv's.
         let at = mounts
             .iter()
-            .position(|(s, _, _)| profile.state_dir.join(crate::plan::SETTINGS_FILE) == *s)
+            .position(|m| m.why == Why::Settings)
             .unwrap_or(mounts.len());
-        mounts.insert(at, (bin.clone(), PathBuf::from(MOUNTED_CLAUDE), true));
+        let anchor = bin.parent().unwrap_or(Path::new("/"));
+        let dest = Path::new(MOUNTED_CLAUDE);
+        let m = Mount::new(bin, anchor, dest, false, Why::Program).kind(MountKind::File);
+        mounts.insert(at, m);
     }
-    for (src, dst, ro) in &mounts {
-        for p in [src, dst] {
-            let p = p.display().to_string();
-            if p.contains(':') {
-                return Err(Error::host(format!(
-                    "`{p}` contains `:`, which `{name} run --volume` cannot mount"
-                ))
-                .hint("rename the directory, or use level `sandbox`"));
-            }
-        }
-        a.push(format!(
-            "--volume={}:{}{}",
-            src.display(),
-            dst.display(),
-            if *ro { ":ro" } else { "" }
+    let secrets: Vec<String> = plan.env.secrets.keys().cloned().collect();
+    if !secrets.is_empty() {
+        let dir = secret_dir(profile, host);
+        let anchor = host.runtime_dir.clone();
+        mounts.push(Mount::new(
+            &dir,
+            &anchor,
+            Path::new(SECRETS),
+            false,
+            Why::Secrets,
         ));
+        plan.secret_dir = Some(dir);
     }
+    a.extend(volumes(mounts, name)?);
     a.push(format!("--workdir={}", profile.workspace.path.display()));
-
-    // The container's environment: what clp sets, by value (nothing secret), the
-    // parent's terminal and IDE variables and the secrets by name only.
-    let mut container_env: BTreeMap<String, String> = plan.env.set.clone();
-    container_env.insert("HOME".into(), home.clone());
-    // The image (or the mounted binary) is read-only: updates come with a new image.
-    container_env.insert("DISABLE_AUTOUPDATER".into(), "1".into());
-    for (k, v) in &container_env {
-        a.push(format!("--env={k}={v}"));
-    }
-    let mut by_name: Vec<String> = plan.env.secrets.keys().cloned().collect();
-    for var in PASS.iter().chain(IDE_VARS) {
-        match var.strip_suffix('*') {
-            Some(prefix) => {
-                by_name.extend(host.env.keys().filter(|k| k.starts_with(prefix)).cloned())
-            }
-            None if *var != "PATH" && host.env.contains_key(*var) => by_name.push(var.to_string()),
-            None => {}
-        }
-    }
-    by_name.sort();
-    by_name.dedup();
-    for k in by_name {
-        a.push(format!("--env={k}"));
-    }
+    a.extend(env_args(&plan.env.set, host));
     a.push(profile.container.image.clone());
     // Inside the image, Claude Code is on PATH as `claude` (or mounted at MOUNTED_CLAUDE).
     let mut inner = std::mem::take(&mut plan.argv);
@@ -197,11 +154,11 @@ pub fn wrap(
             };
         }
     }
+    a.extend(export_secrets(&secrets));
     a.extend(inner);
     plan.argv = a;
 
-    // The engine's own environment: clp's, minus other modes' credentials, plus the
-    // secrets it forwards by name.
+    // The engine's own environment: clp's, minus other modes' credentials; no secret.
     plan.env.set.clear();
     plan.notes.push(format!(
         "the container ({name}, image `{}`) is the boundary; Claude Code's own Bash \
@@ -209,7 +166,102 @@ pub fn wrap(
          every Bash command asks first",
         profile.container.image
     ));
+    plan.boundary = Some(boundary);
     Ok(plan)
+}
+
+/// Where secrets wait for the container: a directory in memory, mounted read-only at
+/// [`SECRETS`]; the engine never sees their values, so they never reach its state on
+/// disk (a `--env` value stays in Podman's database after `--rm`).
+pub const SECRETS: &str = "/run/clp-secrets";
+
+/// The token in a rendered plan that stands for the session (clp's process id at
+/// launch), so that concurrent sessions of one profile keep their secrets apart.
+pub const SESSION: &str = "<session>";
+
+fn secret_dir(profile: &Profile, host: &Host) -> PathBuf {
+    host.runtime_dir.join(&profile.name).join(SESSION)
+}
+
+/// The command prefix that exports each secret from its file, then runs the command.
+fn export_secrets(names: &[String]) -> Vec<String> {
+    if names.is_empty() {
+        return Vec::new();
+    }
+    // Names are environment variable names (checked), safe to write into the script.
+    let mut script = String::new();
+    for n in names {
+        script.push_str(&format!("{n}=\"$(cat {SECRETS}/{n})\" && export {n} && "));
+    }
+    script.push_str("exec \"$@\"");
+    vec!["/bin/sh".into(), "-c".into(), script, "clp-secrets".into()]
+}
+
+/// Option (b): `claude.command` names a binary on the host by its absolute path; it is
+/// mounted read-only at `/usr/local/bin/claude` (its real path may be under a directory
+/// the container's user cannot enter, such as the image's `/root`), and the image then
+/// only needs glibc.
+fn host_binary(profile: &Profile, host: &Host) -> Option<PathBuf> {
+    Path::new(&profile.claude.command)
+        .is_absolute()
+        .then(|| {
+            host.program_targets
+                .get(&profile.claude.command)
+                .cloned()
+                .or_else(|| host.program(&profile.claude.command).map(Path::to_path_buf))
+        })
+        .flatten()
+}
+
+/// `--volume` options for the mounts. The engine resolves the sources by path: clp
+/// checks them (no symbolic link below their anchors) just before it starts the engine.
+fn volumes(mounts: &[Mount], engine: &str) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for m in mounts {
+        for p in [&m.source, &m.dest] {
+            let p = p.display().to_string();
+            if p.contains(':') {
+                return Err(Error::host(format!(
+                    "`{p}` contains `:`, which `{engine} run --volume` cannot mount"
+                ))
+                .hint("rename the directory, or use level `sandbox`"));
+            }
+        }
+        out.push(format!(
+            "--volume={}:{}{}",
+            m.source.display(),
+            m.dest.display(),
+            if m.writable { "" } else { ":ro" }
+        ));
+    }
+    Ok(out)
+}
+
+/// The container's environment: what clp sets, by value (nothing secret), and the
+/// parent's terminal and IDE variables by name.
+fn env_args(set: &BTreeMap<String, String>, host: &Host) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut env = set.clone();
+    env.insert("HOME".into(), host.home.display().to_string());
+    // The image (or the mounted binary) is read-only: updates come with a new image.
+    env.insert("DISABLE_AUTOUPDATER".into(), "1".into());
+    for (k, v) in &env {
+        out.push(format!("--env={k}={v}"));
+    }
+    let mut by_name: Vec<String> = Vec::new();
+    for var in PASS.iter().chain(IDE_VARS) {
+        match var.strip_suffix('*') {
+            Some(prefix) => {
+                by_name.extend(host.env.keys().filter(|k| k.starts_with(prefix)).cloned())
+            }
+            None if *var != "PATH" && host.env.contains_key(*var) => by_name.push(var.to_string()),
+            None => {}
+        }
+    }
+    by_name.sort();
+    by_name.dedup();
+    out.extend(by_name.into_iter().map(|k| format!("--env={k}")));
+    out
 }
 
 /// A Containerfile for a profile's image: Claude Code's native binary from npm at the

@@ -1,0 +1,351 @@
+//! After a session at level B or C: what it left in the workspace that would run outside
+//! the boundary, where read-only mounts could not prevent it.
+//!
+//! A protected path that did not exist at launch cannot be mounted read-only; if the
+//! session created it (a `.claude/settings.json` with hooks, an `.envrc`, a `.git`
+//! replaced by a planted one), it is held aside (renamed, nothing lost) and reported.
+//! Nested repositories and other tool files deeper in the workspace are compared with
+//! their state before the session, and what changed in a way that runs code is reported.
+//! Reads the workspace (bounded) and renames; never follows a symbolic link.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::fsafe::{AsUser, Dir};
+use crate::plan::LaunchPlan;
+
+/// Files deeper in a workspace that tools run or obey: compared before and after.
+const TOOL_FILES: &[&str] = &[
+    ".envrc",
+    ".mcp.json",
+    ".claude/settings.json",
+    ".claude/settings.local.json",
+    ".vscode/tasks.json",
+    ".vscode/settings.json",
+];
+
+/// Directories never descended into (large, and not where tools look).
+const SKIP_DIRS: &[&str] = &[
+    "node_modules",
+    "target",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "dist",
+    "build",
+    "vendor",
+    ".cache",
+];
+
+/// How many entries the scan reads at most, and how deep it goes.
+const MAX_ENTRIES: usize = 20_000;
+const MAX_DEPTH: usize = 8;
+
+/// The workspace before the session.
+#[derive(Debug, Clone, Default)]
+pub struct Before {
+    files: BTreeMap<PathBuf, Stamp>,
+    complete: bool,
+}
+
+/// What identifies a file's version without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: i128,
+    ino: u64,
+}
+
+/// What the session left behind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Protected paths the session created, and where each was moved.
+    pub held: Vec<(PathBuf, PathBuf)>,
+    /// Other changes that would run code outside the boundary, one line each.
+    pub findings: Vec<String>,
+    /// Why the comparison is partial, if it is.
+    pub partial: Option<String>,
+}
+
+impl Report {
+    /// Whether there is nothing to say.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.findings.is_empty() && self.partial.is_none()
+    }
+
+    /// The report as lines for the terminal.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (from, to) in &self.held {
+            out.push(format!(
+                "the session created `{}`, which tools outside the boundary run or obey; \
+                 clp moved it to `{}` (to keep it: mv {} {})",
+                from.display(),
+                to.display(),
+                shlex::try_quote(&to.display().to_string()).unwrap_or_default(),
+                shlex::try_quote(&from.display().to_string()).unwrap_or_default(),
+            ));
+        }
+        out.extend(self.findings.iter().cloned());
+        if let Some(p) = &self.partial {
+            out.push(p.clone());
+        }
+        out
+    }
+}
+
+/// Records the workspace's tool files and nested repositories before the session.
+pub fn before(plan: &LaunchPlan) -> Before {
+    let Some(b) = &plan.boundary else {
+        return Before::default();
+    };
+    let mut files = BTreeMap::new();
+    let complete = scan(&b.workspace, &mut files);
+    Before { files, complete }
+}
+
+/// After the session: holds the protected paths it created and reports what changed.
+pub fn after(plan: &LaunchPlan, before: &Before) -> Report {
+    let mut report = Report::default();
+    let Some(b) = &plan.boundary else {
+        return report;
+    };
+    let Ok(ws) = Dir::open_trusted(&b.workspace) else {
+        return report;
+    };
+    let _as_user = AsUser::new(plan.owner);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for path in &b.watch {
+        let Ok(rel) = path.strip_prefix(&b.workspace) else {
+            continue;
+        };
+        let Some(made) = planted(&b.workspace, rel) else {
+            continue;
+        };
+        let aside = PathBuf::from(format!("{}.clp-held-{stamp}", made.display()));
+        match ws.rename_aside(&made, &aside) {
+            Ok(()) => report
+                .held
+                .push((b.workspace.join(&made), b.workspace.join(&aside))),
+            Err(e) => report.findings.push(format!(
+                "the session created `{}`, which tools outside the boundary run or obey, \
+                 and clp could not move it aside ({e}): remove it before using the \
+                 workspace outside clp",
+                path.display()
+            )),
+        }
+    }
+    let mut now = BTreeMap::new();
+    let complete = scan(&b.workspace, &mut now);
+    for (path, stamp) in &now {
+        if before.files.get(path) == Some(stamp) {
+            continue;
+        }
+        let what = if before.files.contains_key(path) {
+            "changed"
+        } else {
+            "created"
+        };
+        if let Some(line) = finding(path, what) {
+            report.findings.push(line);
+        }
+    }
+    if !(before.complete && complete) {
+        report.partial = Some(format!(
+            "the workspace is too large to check completely (more than {MAX_ENTRIES} \
+             entries): nested repositories beyond that were not compared"
+        ));
+    }
+    report
+}
+
+/// What to hold aside for the watched `rel`: the first symbolic link on the way to it (a
+/// tool would read through it), else `rel` itself when it exists.
+fn planted(ws: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut prefix = PathBuf::new();
+    for c in rel.components() {
+        prefix.push(c);
+        match ws.join(&prefix).symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => return Some(prefix),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    Some(prefix)
+}
+
+/// One line about a changed tool file, when it can run code outside the boundary.
+fn finding(path: &Path, what: &str) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy();
+    let in_hooks = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .is_some_and(|n| n == "hooks");
+    if in_hooks && !name.ends_with(".sample") {
+        return Some(format!(
+            "git hook `{}` {what} by the session: git runs it outside the boundary",
+            path.display()
+        ));
+    }
+    if name == "config" {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let keys = risky_git_keys(&text);
+        if keys.is_empty() {
+            return None;
+        }
+        return Some(format!(
+            "`{}` {what} by the session sets {}: git runs that outside the boundary",
+            path.display(),
+            keys.join(", ")
+        ));
+    }
+    Some(format!(
+        "`{}` {what} by the session: tools outside the boundary read it; review it",
+        path.display()
+    ))
+}
+
+/// The keys of a git config text that make git run a program.
+pub fn risky_git_keys(text: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(s) = line.strip_prefix('[') {
+            let s = s.trim_end_matches(']');
+            // `[filter "lfs"]` -> `filter.lfs`
+            section = s
+                .split_whitespace()
+                .map(|p| p.trim_matches('"'))
+                .collect::<Vec<_>>()
+                .join(".")
+                .to_ascii_lowercase();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = format!("{section}.{}", key.trim().to_ascii_lowercase());
+        let value = value.trim();
+        let risky = matches!(
+            key.as_str(),
+            "core.fsmonitor"
+                | "core.hookspath"
+                | "core.sshcommand"
+                | "core.pager"
+                | "core.editor"
+                | "core.askpass"
+                | "sequence.editor"
+                | "diff.external"
+                | "credential.helper"
+                | "gpg.program"
+                | "include.path"
+                | "uploadpack.packobjectshook"
+        ) || key.starts_with("includeif.")
+            || (key.starts_with("filter.")
+                && (key.ends_with(".clean")
+                    || key.ends_with(".smudge")
+                    || key.ends_with(".process")))
+            || (key.starts_with("diff.")
+                && (key.ends_with(".textconv") || key.ends_with(".command")))
+            || (key.starts_with("merge.") && key.ends_with(".driver"))
+            || (key.starts_with("gpg.") && key.ends_with(".program"))
+            || (key.starts_with("alias.") && value.starts_with('!'));
+        if risky && !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    out
+}
+
+/// Records nested repositories' config and hooks and the tool files below the workspace
+/// (not its own top-level ones, which are protected), without following links. Returns
+/// whether the scan was complete.
+fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
+    let mut seen = 0usize;
+    let mut stack = vec![(ws.to_path_buf(), 0usize)];
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return false;
+            }
+            let Ok(ft) = entry.file_type() else { continue };
+            let path = entry.path();
+            let name = entry.file_name();
+            let nested = dir != ws;
+            if name == ".git" {
+                if nested {
+                    record_repo(&path, out);
+                }
+                continue;
+            }
+            if nested {
+                for tool in TOOL_FILES {
+                    if path.ends_with(tool) {
+                        record(&path, out);
+                    }
+                }
+                if name == ".claude" || name == ".vscode" {
+                    for tool in TOOL_FILES {
+                        let p = dir.join(tool);
+                        if p.starts_with(&path) {
+                            record(&p, out);
+                        }
+                    }
+                }
+            }
+            let skip = SKIP_DIRS.iter().any(|s| name == *s);
+            if ft.is_dir() && !skip && depth < MAX_DEPTH {
+                stack.push((path, depth + 1));
+            }
+        }
+    }
+    true
+}
+
+fn record_repo(git: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
+    record(&git.join("config"), out);
+    for hook in std::fs::read_dir(git.join("hooks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        record(&hook.path(), out);
+    }
+}
+
+fn record(path: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = path.symlink_metadata() {
+        out.insert(
+            path.to_owned(),
+            Stamp {
+                len: m.len(),
+                mtime: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                ino: m.ino(),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn risky_git_keys_are_found() {
+        let text = "[core]\n\tfsmonitor = /tmp/x\n\tbare = false\n[filter \"lfs\"]\n\
+                    smudge = git-lfs smudge\n[alias]\n\tst = status\n\tx = !sh -c evil\n";
+        assert_eq!(
+            risky_git_keys(text),
+            ["core.fsmonitor", "filter.lfs.smudge", "alias.x"]
+        );
+        assert!(risky_git_keys("[core]\n\tbare = false\n[remote \"o\"]\n\turl = x\n").is_empty());
+    }
+}
