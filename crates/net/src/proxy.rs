@@ -133,6 +133,22 @@ enum Verdict {
     Deny(String, Option<String>),
 }
 
+/// Keeps the system resolver's acceptable answers, in order; refuses when none is.
+fn judge(addrs: Vec<SocketAddr>) -> Verdict {
+    let (ok, bad): (Vec<SocketAddr>, Vec<SocketAddr>) =
+        addrs.into_iter().partition(|a| refused(a.ip()).is_none());
+    if !ok.is_empty() {
+        return Verdict::Allow {
+            targets: ok,
+            reason: "in network.allow",
+        };
+    }
+    match bad.first().and_then(|a| Some((a.ip(), refused(a.ip())?))) {
+        Some((ip, class)) => Verdict::Deny(format!("resolves to {class} ({ip})"), None),
+        None => Verdict::Deny("no address".into(), None),
+    }
+}
+
 /// A request's destination, as the log and the refusal name it.
 struct Dest {
     method: Method,
@@ -183,21 +199,7 @@ impl ProxyConfig {
                 reason: "in network.allow (test host map)",
             },
             Answer::Failed(e) => Verdict::Deny("no address".into(), Some(e.to_string())),
-            Answer::Found(addrs) => {
-                let (ok, bad): (Vec<SocketAddr>, Vec<SocketAddr>) =
-                    addrs.into_iter().partition(|a| refused(a.ip()).is_none());
-                match (ok.is_empty(), bad.first()) {
-                    (false, _) => Verdict::Allow {
-                        targets: ok,
-                        reason: "in network.allow",
-                    },
-                    (true, Some(first)) => {
-                        let class = refused(first.ip()).map_or_else(String::new, |c| c.to_string());
-                        Verdict::Deny(format!("resolves to {class} ({})", first.ip()), None)
-                    }
-                    (true, None) => Verdict::Deny("no address".into(), None),
-                }
-            }
+            Answer::Found(addrs) => judge(addrs),
         }
     }
 
@@ -453,4 +455,49 @@ fn empty() -> Body {
     http_body_util::Empty::new()
         .map_err(|never| match never {})
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter()
+            .map(|a| a.parse().unwrap_or_else(|e| panic!("{a}: {e}")))
+            .collect()
+    }
+
+    fn denial(v: Verdict) -> String {
+        match v {
+            Verdict::Deny(reason, _) => reason,
+            Verdict::Allow { targets, .. } => panic!("allowed: {targets:?}"),
+        }
+    }
+
+    #[test]
+    fn resolved_addresses_are_judged() {
+        assert_eq!(
+            denial(judge(addrs(&["10.0.0.5:443"]))),
+            "resolves to a private address (10.0.0.5)"
+        );
+        assert_eq!(
+            denial(judge(addrs(&[
+                "[::ffff:169.254.169.254]:80",
+                "127.0.0.1:80"
+            ]))),
+            "resolves to a link-local address (::ffff:169.254.169.254)"
+        );
+        assert_eq!(denial(judge(Vec::new())), "no address");
+        match judge(addrs(&[
+            "10.0.0.5:443",
+            "[2606:4700::1]:443",
+            "8.8.8.8:443",
+        ])) {
+            Verdict::Allow { targets, reason } => {
+                assert_eq!(targets, addrs(&["[2606:4700::1]:443", "8.8.8.8:443"]));
+                assert_eq!(reason, "in network.allow");
+            }
+            Verdict::Deny(r, _) => panic!("denied: {r}"),
+        }
+    }
 }

@@ -130,10 +130,8 @@ fn parent(args: Vec<OsString>) -> Result<i32> {
         relays.push((l, *target));
     }
     let proxy = listeners.next().map(|(_, l)| l);
-    let mut late = Vec::new();
-    for (port, target) in &o.late {
-        late.push((session.control.bind(*port)?, *target));
-    }
+    let late = o.late.clone();
+    let control = session.control.clone();
 
     // The runtime runs on its own thread; this one (which spawned the helper, and so
     // anchors its parent-death signal) waits for the helper.
@@ -152,7 +150,7 @@ fn parent(args: Vec<OsString>) -> Result<i32> {
         runtime.block_on(async move {
             let mut handles = Vec::new();
             let started = || -> std::result::Result<(), clp_net::Error> {
-                for (l, t) in relays.into_iter().chain(late) {
+                for (l, t) in relays {
                     handles.push(serve_relay(l, t)?);
                 }
                 if let Some(l) = proxy {
@@ -163,9 +161,24 @@ fn parent(args: Vec<OsString>) -> Result<i32> {
             let result = started().map_err(|e| e.to_string());
             let ok = result.is_ok();
             let _ = ready_tx.send(result);
-            if ok {
-                std::future::pending::<()>().await;
+            if !ok {
+                return;
             }
+            // Late binds come mid-session, as for an IDE started after Claude Code.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            for (port, target) in late {
+                let control = control.clone();
+                let bound = tokio::task::spawn_blocking(move || control.bind(port)).await;
+                match bound {
+                    Ok(Ok(l)) => match serve_relay(l, target) {
+                        Ok(h) => handles.push(h),
+                        Err(e) => eprintln!("clp-net-helper: late relay: {e}"),
+                    },
+                    Ok(Err(e)) => eprintln!("clp-net-helper: late bind: {e}"),
+                    Err(e) => eprintln!("clp-net-helper: late bind: {e}"),
+                }
+            }
+            std::future::pending::<()>().await;
         });
     });
     ready_rx.recv()??;
