@@ -259,14 +259,11 @@ impl ProxyConfig {
                 }
             }
         }
-        let (target, error) = last.unwrap_or_else(|| (targets[0], "no target".into()));
-        self.log(
-            dest,
-            Decision::Allow,
-            why,
-            Some(target),
-            Some(error.clone()),
-        );
+        let (target, error) = match last {
+            Some((target, error)) => (Some(target), error),
+            None => (None, "no address to connect to".to_owned()),
+        };
+        self.log(dest, Decision::Allow, why, target, Some(error.clone()));
         Err(text(
             StatusCode::BAD_GATEWAY,
             format!("clp: {}:{} unreachable: {error}\n", dest.host, dest.port),

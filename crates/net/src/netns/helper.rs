@@ -230,9 +230,10 @@ fn serve_requests(control: &OwnedFd) {
             Some(Ok(port)) => bind(port),
             _ => Err(Error::Protocol(format!("unknown request `{text}`"))),
         };
+        let port = text.strip_prefix("bind ").unwrap_or("?");
         let sent = match answer {
-            Ok(listener) => wire::send(control.as_fd(), "ok", &[listener.as_fd()]),
-            Err(e) => wire::send(control.as_fd(), &format!("err {}", chain(&e)), &[]),
+            Ok(listener) => wire::send(control.as_fd(), &format!("ok {port}"), &[listener.as_fd()]),
+            Err(e) => wire::send(control.as_fd(), &format!("fail {port} {}", chain(&e)), &[]),
         };
         if sent.is_err() {
             return;

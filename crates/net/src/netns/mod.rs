@@ -234,19 +234,35 @@ impl HelperControl {
     pub fn bind(&self, port: u16) -> Result<TcpListener, Error> {
         let sock = self.sock.lock().unwrap_or_else(|p| p.into_inner());
         let target = format!("127.0.0.1:{port} inside the session");
-        wire::send(sock.as_fd(), &format!("bind {port}"), &[])
-            .map_err(|e| Error::io("ask the helper to bind", &target, e))?;
-        let answer = wire::recv(sock.as_fd())
-            .map_err(|e| Error::io("read the helper's answer for", &target, timeout_hint(e)))?;
-        match answer {
-            None => Err(Error::Helper("it has exited".into())),
-            Some((text, mut fds)) if text == "ok" && fds.len() == 1 => {
-                Ok(TcpListener::from(fds.remove(0)))
+        wire::send(sock.as_fd(), &format!("bind {port}"), &[]).map_err(|e| match e.kind() {
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
+                Error::Helper("it has exited".into())
             }
-            Some((text, _)) => match text.strip_prefix("err ") {
-                Some(why) => Err(Error::Helper(why.to_owned())),
-                None => Err(Error::Protocol(format!("unexpected answer `{text}`"))),
-            },
+            _ => Error::io("ask the helper to bind", &target, e),
+        })?;
+        let ok = format!("ok {port}");
+        let fail = format!("fail {port} ");
+        loop {
+            let answer = wire::recv(sock.as_fd())
+                .map_err(|e| Error::io("read the helper's answer for", &target, timeout_hint(e)))?;
+            let Some((text, fds)) = answer else {
+                return Err(Error::Helper("it has exited".into()));
+            };
+            if text == ok {
+                let mut fds = fds.into_iter();
+                return match (fds.next(), fds.next()) {
+                    (Some(fd), None) => Ok(TcpListener::from(fd)),
+                    _ => Err(Error::Protocol(format!("`{text}` without one listener"))),
+                };
+            }
+            if let Some(why) = text.strip_prefix(&fail) {
+                return Err(Error::Helper(why.to_owned()));
+            }
+            // The late answer to an earlier request that timed out: drop it (and any
+            // listener it carries).
+            if !(text.starts_with("ok ") || text.starts_with("fail ")) {
+                return Err(Error::Protocol(format!("unexpected answer `{text}`")));
+            }
         }
     }
 }

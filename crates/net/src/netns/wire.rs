@@ -4,9 +4,13 @@
 //! | from | message | descriptors |
 //! | --- | --- | --- |
 //! | helper | `ready` | one listener per requested port, in order |
+//! | helper | `err TEXT` | none (setup failed; the helper exits) |
 //! | parent | `bind PORT` | none |
-//! | helper | `ok` | the new listener |
-//! | helper | `err TEXT` | none (setup or bind failed) |
+//! | helper | `ok PORT` | the new listener |
+//! | helper | `fail PORT TEXT` | none (the bind failed) |
+//!
+//! Answers name their port so that a late answer to a request that timed out is
+//! recognised and dropped instead of being taken for the next one's.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;

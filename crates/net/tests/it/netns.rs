@@ -660,3 +660,62 @@ fn helper_ignores_sigint_forwards_sigterm_and_reports_128_plus_n() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn late_binds_answer_with_the_listener_or_the_reason() {
+    use clp_net::netns::NetnsSession;
+    let mut helper = Command::new(HELPER);
+    // No bubblewrap with --die-with-parent here: `sleep` outlives the helper, so it
+    // must not hold the test's output open, and is killed below.
+    helper
+        .arg("helper")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let argv = ["sleep".into(), "600".into()];
+    let mut session = NetnsSession::spawn(helper, &[RELAY_PORT, 0], &argv).expect("spawn");
+    let ports: Vec<u16> = session.listeners.iter().map(|(p, _)| *p).collect();
+    assert_eq!(ports, [RELAY_PORT, 0]);
+    let chosen = session.listeners[1].1.local_addr().expect("addr");
+    assert!(chosen.ip().is_loopback() && chosen.port() != 0, "{chosen}");
+    // The listener lives in the helper's namespace: the host's loopback lacks it.
+    let from_host = std::net::TcpStream::connect(chosen);
+    assert!(
+        from_host.is_err(),
+        "{chosen} reachable from the host: {from_host:?}"
+    );
+
+    let taken = session
+        .control
+        .bind(RELAY_PORT)
+        .expect_err("the port is taken");
+    assert!(
+        taken
+            .to_string()
+            .contains(&format!("127.0.0.1:{RELAY_PORT} inside the session")),
+        "{taken}"
+    );
+    let late = session.control.bind(LATE_PORT).expect("a free port");
+    assert_eq!(late.local_addr().expect("addr").port(), LATE_PORT);
+    // A clone asks over the same socket.
+    let again = session.control.clone().bind(LATE_PORT + 1).expect("again");
+    assert_eq!(again.local_addr().expect("addr").port(), LATE_PORT + 1);
+
+    let procs = tree(session.helper.id());
+    session.helper.kill().expect("kill");
+    for pid in procs {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let status = session.helper.wait().expect("wait");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    let gone = session
+        .control
+        .bind(LATE_PORT + 2)
+        .expect_err("the helper is gone");
+    assert!(gone.to_string().contains("exited"), "{gone}");
+}
