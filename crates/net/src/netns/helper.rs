@@ -21,6 +21,7 @@ use crate::Error;
 struct HelperArgs {
     parent_pid: i32,
     ports: Vec<u16>,
+    keep_fds: Vec<i32>,
     argv: Vec<OsString>,
 }
 
@@ -30,6 +31,7 @@ impl HelperArgs {
         let mut args = args.into_iter();
         let mut parent_pid = None;
         let mut ports = Vec::new();
+        let mut keep_fds = Vec::new();
         let number = |flag: &str, value: Option<OsString>| {
             value
                 .and_then(|v| v.into_string().ok())
@@ -48,6 +50,10 @@ impl HelperArgs {
                     let v = number("--port", args.next())?;
                     ports.push(v.parse::<u16>().map_err(|_| bad("bad `--port`"))?);
                 }
+                Some("--keep-fd") => {
+                    let v = number("--keep-fd", args.next())?;
+                    keep_fds.push(v.parse::<i32>().map_err(|_| bad("bad `--keep-fd`"))?);
+                }
                 Some("--") => break,
                 _ => return Err(bad(&format!("unexpected argument {arg:?}"))),
             }
@@ -59,6 +65,7 @@ impl HelperArgs {
         Ok(HelperArgs {
             parent_pid: parent_pid.ok_or_else(|| bad("missing `--parent-pid`"))?,
             ports,
+            keep_fds,
             argv,
         })
     }
@@ -112,6 +119,13 @@ fn run(control: &OwnedFd, args: impl IntoIterator<Item = OsString>) -> Result<i3
     if getppid().as_raw() != args.parent_pid {
         return Err(setup(Error::Helper("its parent has already exited".into())));
     }
+    inherit::cloexec_all_but(&args.keep_fds).map_err(|e| {
+        setup(Error::io(
+            "mark close-on-exec the descriptors in",
+            "/proc/self/fd",
+            e,
+        ))
+    })?;
     enter_namespace().map_err(setup)?;
     loopback::bring_up().map_err(|e| {
         setup(Error::Namespace {
@@ -256,6 +270,8 @@ mod tests {
             "42",
             "--port",
             "8080",
+            "--keep-fd",
+            "7",
             "--port",
             "0",
             "--",
@@ -269,6 +285,7 @@ mod tests {
             HelperArgs {
                 parent_pid: 42,
                 ports: vec![8080, 0],
+                keep_fds: vec![7],
                 argv: args(&["bwrap", "--", "x"]),
             }
         );

@@ -20,7 +20,7 @@ mod wire;
 use std::ffi::OsString;
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -68,11 +68,28 @@ impl NetnsSession {
     /// Call it from a thread that lives as long as the session (the main thread):
     /// the helper gets SIGKILL when the thread that spawned it exits
     /// (`PR_SET_PDEATHSIG` follows the thread, not the process).
-    pub fn spawn(
+    ///
+    /// The sandbox command inherits stdio only: the helper marks every other
+    /// descriptor close-on-exec (see [`spawn_keeping`](Self::spawn_keeping)).
+    pub fn spawn(helper: Command, ports: &[u16], argv: &[OsString]) -> Result<NetnsSession, Error> {
+        Self::spawn_keeping(helper, ports, argv, &[])
+    }
+
+    /// [`spawn`](Self::spawn), passing descriptors `keep` on to the sandbox command
+    /// (bubblewrap's `--info-fd`, say). Each must be open without close-on-exec in
+    /// this process, so that the helper inherits it, and must not be 0-3 (3 is the
+    /// helper's control socket).
+    pub fn spawn_keeping(
         mut helper: Command,
         ports: &[u16],
         argv: &[OsString],
+        keep: &[RawFd],
     ) -> Result<NetnsSession, Error> {
+        if let Some(fd) = keep.iter().find(|fd| **fd <= CONTROL_FD) {
+            return Err(Error::HelperArgs(format!(
+                "descriptor {fd} cannot be passed on (0-2 always are, 3 is the control socket)"
+            )));
+        }
         if ports.len() > wire::MAX_FDS {
             return Err(Error::HelperArgs(format!(
                 "at most {} ports at start, {} asked",
@@ -102,6 +119,9 @@ impl NetnsSession {
             .arg(std::process::id().to_string());
         for port in ports {
             helper.arg("--port").arg(port.to_string());
+        }
+        for fd in keep {
+            helper.arg("--keep-fd").arg(fd.to_string());
         }
         helper.arg("--").args(argv);
         helper

@@ -239,7 +239,10 @@ fn wait_for(count: &AtomicUsize, at_least: usize) -> bool {
 
 const RELAY_PORT: u16 = 8080;
 const PROXY_PORT: u16 = 3128;
-const LATE_PORT: u16 = 45000;
+/// Below the ephemeral range (32768-60999): the inside loop that waits for it could
+/// otherwise, once in many runs, be given 45000 as its own source port and connect to
+/// itself (TCP simultaneous open), which then holds the port the late bind needs.
+const LATE_PORT: u16 = 24000;
 
 fn session_checks(variant: Variant) {
     let Some(runner) = runner(variant) else {
@@ -282,6 +285,7 @@ fn session_checks(variant: Variant) {
     let script = format!(
         r#"
 exec 2>&1
+echo "fds:$(ls /proc/self/fd | tr '\n' ' ')"
 if exec 3<>/dev/tcp/127.0.0.1/{RELAY_PORT}; then read -r -t 3 l <&3; echo "relay:$l"; exec 3<&-; else echo relay:failed; fi
 if timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/{other_port}' 2>/dev/null; then echo other:reached; else echo "other:unreachable:$?"; fi
 echo udp-from-inside > /dev/udp/127.0.0.1/{udp_port} && echo udp:sent
@@ -337,6 +341,8 @@ exit 42
         Some(42),
         "exit code passes through\n{report}"
     );
+    // 0-2, and 3 for the directory `ls` reads: nothing of clp or the helper leaks in.
+    assert!(has("fds:0 1 2 3 "), "only stdio is inherited\n{report}");
     assert!(
         has("relay:hello-from-host"),
         "the relay reaches the host's backend\n{report}"
@@ -718,4 +724,46 @@ fn late_binds_answer_with_the_listener_or_the_reason() {
         .bind(LATE_PORT + 2)
         .expect_err("the helper is gone");
     assert!(gone.to_string().contains("exited"), "{gone}");
+}
+
+#[test]
+fn only_chosen_descriptors_reach_the_command() {
+    use clp_net::netns::NetnsSession;
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::os::fd::AsRawFd;
+
+    let run = |keep: bool| {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        // Inheritable, as clp makes bubblewrap's --info-fd.
+        fcntl(&writer, FcntlArg::F_SETFD(FdFlag::empty())).expect("clear close-on-exec");
+        let fd = writer.as_raw_fd();
+        let script = format!("echo kept >&{fd}");
+        let argv = ["sh".into(), "-c".into(), script.into()];
+        let mut helper = Command::new(HELPER);
+        helper
+            .arg("helper")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let keep_fds = if keep { vec![fd] } else { Vec::new() };
+        let mut session =
+            NetnsSession::spawn_keeping(helper, &[], &argv, &keep_fds).expect("spawn");
+        drop(writer);
+        let status = session.helper.wait().expect("wait");
+        // `sh` fails (exit 2) when the descriptor is not there.
+        assert_eq!(status.success(), keep, "{status}");
+        // The command has exited: whatever it wrote is in the pipe. Read without
+        // blocking (a process spawned meanwhile by another test may hold the writer).
+        fcntl(&reader, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).expect("non-blocking");
+        let mut buf = [0u8; 64];
+        match (&reader).read(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => String::new(),
+            Err(e) => panic!("read: {e}"),
+        }
+    };
+    assert_eq!(run(true), "kept\n");
+    assert_eq!(run(false), "");
+    let err = NetnsSession::spawn_keeping(Command::new(HELPER), &[], &["true".into()], &[3])
+        .expect_err("3 is the control socket");
+    assert!(err.to_string().contains("control socket"), "{err}");
 }
