@@ -1,0 +1,120 @@
+//! The proxy's decision log: one JSON object per line, appended to a file that only
+//! its owner can read.
+//!
+//! Each line is written with a single `write` on a file opened with `O_APPEND`, so
+//! lines from concurrent writers (several proxies, several processes) never interleave.
+//! The file is opened with `O_NOFOLLOW`: a symlink planted at the log's path is
+//! refused rather than followed. Keep the log in a directory the session cannot write
+//! all the same (clp's state dir, not the profile's home).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::Error;
+
+/// An append-only JSON-lines log of the proxy's decisions.
+#[derive(Debug)]
+pub struct DecisionLog {
+    path: PathBuf,
+    file: Mutex<File>,
+    failures: AtomicU64,
+}
+
+/// One decision, as logged.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Record {
+    /// When, RFC 3339 in UTC.
+    pub ts: String,
+    /// The request's method (`CONNECT`, `GET`, ...).
+    pub method: String,
+    /// The host as requested, normalised when it parsed.
+    pub host: String,
+    /// The requested port.
+    pub port: u16,
+    /// `allow` or `deny`.
+    pub decision: Decision,
+    /// Why: "in network.allow", "not in network.allow", "resolves to a private address
+    /// (10.0.0.5)", ...
+    pub reason: String,
+    /// The address connected to (allowed requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// Why the connection failed, when an allowed destination could not be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The outcome of a request.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Let through (the connection itself may still have failed: see `error`).
+    Allow,
+    /// Refused with `403 Forbidden`.
+    Deny,
+}
+
+impl DecisionLog {
+    /// Opens (creating with mode 0600) the log at `path` for appending. An existing
+    /// file is narrowed to 0600 too; a symlink at `path` is an error.
+    pub fn open(path: impl AsRef<Path>) -> Result<DecisionLog, Error> {
+        let path = path.as_ref().to_owned();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+            .open(&path)
+            .map_err(|e| Error::io("open the proxy log", path.display(), e))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io("set the mode of the proxy log", path.display(), e))?;
+        Ok(DecisionLog {
+            path,
+            file: Mutex::new(file),
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many appends have failed (a full disk, say) since the log was opened.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Appends one record as one line; a failure is also counted in
+    /// [`failures`](Self::failures).
+    pub fn append(&self, record: &Record) -> Result<(), Error> {
+        let result = serde_json::to_vec(record)
+            .map_err(std::io::Error::from)
+            .and_then(|mut line| {
+                line.push(b'\n');
+                let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+                file.write_all(&line)
+            });
+        result.map_err(|e| {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            Error::io("append to the proxy log", self.path.display(), e)
+        })
+    }
+}
+
+/// The current time as RFC 3339 UTC with milliseconds (`2026-05-01T12:00:00.123Z`).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::from(SystemTime::now());
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&format)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z"))
+}
