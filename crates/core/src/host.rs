@@ -44,6 +44,8 @@ pub struct Host {
     pub program_targets: BTreeMap<String, PathBuf>,
     /// Whether the main install's IDE lock dir `~/.claude/ide` exists.
     pub ide_dir_exists: bool,
+    /// The ports of the IDEs running now (their lock files, `~/.claude/ide/<port>.lock`).
+    pub ide_ports: Vec<u16>,
     /// Whether standard input and output are terminals.
     pub tty: bool,
     /// Owner (uid, gid) of the current directory, used to pick the sandbox user when clp
@@ -185,6 +187,7 @@ impl Host {
                 .map(|p| (p.to_string(), PathBuf::from("/usr/bin").join(p)))
                 .collect(),
             ide_dir_exists: true,
+            ide_ports: Vec::new(),
             tty: true,
             cwd_owner: (1000, 1000),
             resolv_conf: None,
@@ -287,6 +290,7 @@ pub mod detect {
             .collect();
         Ok(Host {
             ide_dir_exists: home.join(".claude/ide").is_dir(),
+            ide_ports: ide_ports(&home.join(".claude/ide")),
             tty: std::io::stdin().is_terminal() && std::io::stdout().is_terminal(),
             home,
             cwd,
@@ -346,6 +350,18 @@ pub mod detect {
         homes.sort();
         homes.dedup();
         homes
+    }
+
+    /// The ports named by the lock files in an IDE lock dir (`<port>.lock`).
+    pub fn ide_ports(dir: &Path) -> Vec<u16> {
+        let mut ports: Vec<u16> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".lock")?.parse().ok())
+            .collect();
+        ports.sort_unstable();
+        ports
     }
 
     /// Resolves `name` like the shell would: a path if it has a slash, else the first

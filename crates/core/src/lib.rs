@@ -33,6 +33,7 @@ pub mod listing;
 pub mod merge;
 pub mod model;
 pub mod net;
+pub mod network;
 pub mod plan;
 pub mod policy;
 pub mod preflight;

@@ -42,6 +42,8 @@ pub struct LaunchPlan {
     /// Where the secrets are written as files instead of passed in the environment (level
     /// C: a directory in memory the container reads them from).
     pub secret_dir: Option<PathBuf>,
+    /// The session's own network (level B, `allowlist` and `offline`).
+    pub network: Option<crate::network::NetworkPlan>,
 }
 
 /// The child's environment: what it inherits, what is removed, what is set.

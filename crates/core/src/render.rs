@@ -12,7 +12,7 @@ use crate::boundary;
 use crate::error::Error;
 use crate::host::{Host, Needs};
 use crate::level;
-use crate::model::{Level, NetworkMode};
+use crate::model::Level;
 use crate::plan::{
     EnvPlan, LaunchPlan, PlannedFile, PlannedLink, Preflight, StatePaths, WritePolicy,
 };
@@ -109,23 +109,12 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         notes: Vec::new(),
         owner: None,
         secret_dir: None,
+        network: None,
     };
-    if profile.network.mode != NetworkMode::Open {
-        // Said plainly: only Bash is filtered today.
-        plan.notes.push(format!(
-            "network.mode `{}` is enforced for Bash commands by Claude Code's own sandbox \
-             (allowed: the backend{}); the Claude Code process itself is not network-filtered",
-            match profile.network.mode {
-                NetworkMode::Allowlist => "allowlist",
-                _ => "offline",
-            },
-            if profile.network.mode == NetworkMode::Allowlist && !profile.network.allow.is_empty() {
-                let allow: Vec<&str> = profile.network.allow.iter().map(|p| p.as_str()).collect();
-                format!(", {}", allow.join(", "))
-            } else {
-                String::new()
-            }
-        ));
+    plan.notes.extend(crate::network::note(profile));
+    plan.network = crate::network::plan(profile, host);
+    if let Some(net) = &plan.network {
+        plan.env.set.extend(crate::network::env(net));
     }
     let settings = render_settings(profile);
     let oauth_plain = profile.is_oauth() && profile.isolation.level == Level::Env;

@@ -82,6 +82,11 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         // Numeric ids differ between machines; the argv carries `{uid}` instead.
         owner: None,
         secret_dir: plan.secret_dir.as_ref().map(path),
+        network: plan.network.clone().map(|mut n| {
+            n.log = path(&n.log);
+            n.ide_dir = path(&n.ide_dir);
+            n
+        }),
     }
 }
 

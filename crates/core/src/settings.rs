@@ -82,6 +82,11 @@ pub fn render_settings(profile: &Profile) -> Map<String, Value> {
     {
         s.insert("apiKeyHelper".into(), json!(cmd));
     }
+    if profile.backend.is_some() {
+        // WebFetch first asks api.anthropic.com about each domain: with another backend
+        // that leaks the domains there, and fails when the network is filtered.
+        s.insert("skipWebFetchPreflight".into(), json!(true));
+    }
     let safe = !profile.is_oauth() || profile.isolation.level != Level::Env;
     let p = &profile.permissions;
     if safe || !p.allow.is_empty() || !p.ask.is_empty() || !p.deny.is_empty() {
@@ -122,8 +127,16 @@ fn permissions(profile: &Profile, safe: bool, existing: Option<Map<String, Value
     } else {
         (&[], &[])
     };
+    // With clp's proxy in front, the allowlist is the network's rule: WebFetch to an
+    // allowed domain need not ask (the proxy refuses the rest anyway).
+    let mut extra_allow = p.allow.clone();
+    if crate::network::filtered(profile) && profile.network.mode == NetworkMode::Allowlist {
+        for pattern in profile.network.allow.iter().filter(|p| !p.is_ip()) {
+            extra_allow.push(format!("WebFetch(domain:{})", pattern.domain()));
+        }
+    }
     // Bash must keep asking: an allow rule for Bash would answer before the ask.
-    let allow: Vec<String> = rules(&[], &p.allow)
+    let allow: Vec<String> = rules(&[], &extra_allow)
         .into_iter()
         .filter(|r| !(safe && (r == "Bash" || r.starts_with("Bash("))))
         .collect();
@@ -157,7 +170,11 @@ pub fn inner_sandbox_settings(profile: &Profile) -> Value {
     let mut network = json!({});
     let mut domains: Vec<String> = Vec::new();
     if profile.network.mode != NetworkMode::Offline {
-        domains.extend(profile.network.allow.iter().map(|p| p.as_str().to_owned()));
+        for d in profile.network.allow.iter().map(|p| p.domain()) {
+            if !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
     }
     if let Some(b) = &profile.backend {
         let host = b.url.host();
@@ -168,6 +185,13 @@ pub fn inner_sandbox_settings(profile: &Profile) -> Value {
     network["allowedDomains"] = json!(domains);
     if profile.backend.as_ref().is_some_and(|b| b.is_local()) {
         network["allowLocalBinding"] = json!(false);
+    }
+    if crate::network::filtered(profile) {
+        // The session has clp's proxies: Claude Code's Bash sandbox uses them instead
+        // of starting its own, so the two filters are one.
+        let (http, socks) = crate::network::ports(profile);
+        network["httpProxyPort"] = json!(http);
+        network["socksProxyPort"] = json!(socks);
     }
     json!({
         "enabled": true,

@@ -6,14 +6,9 @@ use std::io;
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A `network.allow` entry does not parse.
-    #[error("`network.allow` entry `{entry}` is invalid: {reason}")]
-    AllowEntry {
-        /// The entry as written.
-        entry: String,
-        /// What is wrong with it.
-        reason: &'static str,
-    },
+    /// A `network.allow` entry (or a pinned host) does not parse.
+    #[error("`network.allow` is invalid: {0}")]
+    AllowEntry(String),
     /// A test host map entry (`name=ip:port`) does not parse.
     #[error("test host map entry `{entry}` is invalid: {reason}")]
     TestHosts {

@@ -55,10 +55,8 @@ pub struct Pinned {
 impl Pinned {
     /// Pins `host:port` (a name or an IP literal, as requests name it) to `target`.
     pub fn new(host: &str, port: u16, target: SocketAddr) -> Result<Pinned, Error> {
-        let host = Host::parse(host).map_err(|reason| Error::AllowEntry {
-            entry: format!("{host}:{port}"),
-            reason,
-        })?;
+        let host = Host::parse(host)
+            .map_err(|reason| Error::AllowEntry(format!("`{host}:{port}`: {reason}")))?;
         Ok(Pinned { host, port, target })
     }
 }

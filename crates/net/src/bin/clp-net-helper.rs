@@ -103,7 +103,8 @@ fn parse(args: Vec<OsString>) -> Result<Opts> {
 
 fn parent(args: Vec<OsString>) -> Result<i32> {
     let o = parse(args)?;
-    let mut config = ProxyConfig::new(Allowlist::parse(&o.allow)?);
+    let mut config =
+        ProxyConfig::new(Allowlist::parse(&o.allow).map_err(clp_net::Error::AllowEntry)?);
     for (h, p, a) in &o.pins {
         config.pinned.push(Pinned::new(h, *p, *a)?);
     }
