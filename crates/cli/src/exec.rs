@@ -2,8 +2,10 @@
 //! spawn and stay its parent. Returns only on failure, or with the child's exit code.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use clp_core::{Error, Kind, LaunchPlan};
 
@@ -45,51 +47,49 @@ fn not_started(plan: &LaunchPlan, program: &str, err: std::io::Error) -> Failure
         .into()
 }
 
-/// Runs a boundary's program and stays its parent until it ends, then returns its exit
-/// code. The session shares clp's terminal and process group (its seccomp filter stops it
-/// from typing into the terminal), so the terminal's own signals reach it: Ctrl-C and
-/// Ctrl-\\ are Claude Code's to handle and clp ignores them, Ctrl-Z stops both, a window
-/// size change reaches it directly. SIGTERM and SIGHUP sent to clp are passed on.
+/// The hidden first argument that makes clp the network namespace helper.
+pub const NETNS_HELPER: &str = "__netns-helper";
+
+/// Runs a boundary's program (`argv`, with the descriptors it names) and stays its parent
+/// until it ends; returns its exit code. The session shares clp's terminal and process
+/// group (its seccomp filter stops it from typing into the terminal), so the terminal's
+/// own signals reach it: Ctrl-C is Claude Code's to handle, Ctrl-Z stops both, a window
+/// size change reaches it directly. A filtered network runs it through the namespace
+/// helper, with the relays and proxies served from here.
 pub fn supervise(
     plan: &LaunchPlan,
     argv: &[String],
+    keep: &[RawFd],
     env: BTreeMap<String, String>,
 ) -> Result<ExitCode, Failure> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
-    let os = |what: &str, e: std::io::Error| Error::new(Kind::Os, what).caused_by(e);
-    let (program, rest) = argv
-        .split_first()
-        .ok_or_else(|| Error::usage("nothing to run"))?;
-    let ignored = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for sig in [SIGINT, SIGQUIT] {
-        signal_hook::flag::register(sig, ignored.clone())
-            .map_err(|e| os("cannot set up signals", e))?;
-    }
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
-        .map_err(|e| os("cannot watch signals", e))?;
-    let mut child = match std::process::Command::new(program)
-        .args(rest)
-        .env_clear()
-        .envs(env)
-        .current_dir(&plan.cwd)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return Err(not_started(plan, program, e)),
+    let Some(program) = argv.first() else {
+        return Err(Error::usage("nothing to run").into());
     };
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let handle = signals.handle();
-    let forward = std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
-                let _ = nix::sys::signal::kill(pid, sig);
-            }
+    let status = match &plan.network {
+        Some(net) => {
+            let exe = std::env::current_exe()
+                .map_err(|e| Error::new(Kind::Os, "cannot find clp's own binary").caused_by(e))?;
+            let mut helper = Command::new(exe);
+            helper
+                .arg(NETNS_HELPER)
+                .env_clear()
+                .envs(env)
+                .current_dir(&plan.cwd);
+            let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+            clp_net::session::run_filtered(net, helper, &argv, keep)
         }
-    });
-    let status = child.wait().map_err(|e| os("waiting for the session", e));
-    handle.close();
-    let _ = forward.join();
-    Ok(exit_code(status?))
+        None => {
+            let mut command = Command::new(program);
+            command
+                .args(&argv[1..])
+                .env_clear()
+                .envs(env)
+                .current_dir(&plan.cwd);
+            clp_net::session::supervise(command)
+        }
+    };
+    let status = status.map_err(|e| Error::host("cannot run the session").caused_by(e))?;
+    Ok(exit_code(status))
 }
 
 /// A child's status as clp's own exit code: its code, or 128 + the signal that ended it.

@@ -15,6 +15,13 @@ use crate::args::{Cli, Command};
 use crate::commands::{check, doctor, init, launch, list, render, show, small};
 
 fn main() -> ExitCode {
+    // Re-executed as the network namespace helper of a filtered session: first thing,
+    // while clp is still single-threaded (a threaded process cannot make a user
+    // namespace), and without parsing anything else.
+    let mut args = std::env::args_os();
+    if args.nth(1).is_some_and(|a| a == exec::NETNS_HELPER) {
+        return ExitCode::from(clp_net::netns::helper_main(args).clamp(0, 255) as u8);
+    }
     let cli = Cli::parse();
     let g = &cli.global;
     let result = match cli.command {

@@ -134,7 +134,7 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
             if !argv.contains(&token) {
                 continue;
             }
-            let fd = open_source(m, boundary.user.uid)?;
+            let fd = high(open_source(m, boundary.user.uid)?)?;
             let n = fd.as_raw_fd().to_string();
             for a in argv.iter_mut().filter(|a| **a == token) {
                 *a = n.clone();
@@ -150,7 +150,7 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
             Error::new(ErrorKind::Os, "cannot write the seccomp filter").caused_by(e)
         })?;
         drop(writer);
-        let fd = OwnedFd::from(reader);
+        let fd = high(OwnedFd::from(reader))?;
         let n = fd.as_raw_fd().to_string();
         for a in argv.iter_mut().filter(|a| *a == SECCOMP_FD) {
             *a = n.clone();
@@ -165,6 +165,17 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
         argv,
         fds,
         secret_dir: None,
+    })
+}
+
+/// The first descriptor number a passed descriptor gets: the low ones are the child's
+/// stdio and the namespace helper's control socket (3).
+const FIRST_PASSED_FD: i32 = 10;
+
+/// `fd` moved to a number of its own at or above [`FIRST_PASSED_FD`].
+fn high(fd: OwnedFd) -> Result<OwnedFd, Error> {
+    rustix::io::fcntl_dupfd_cloexec(&fd, FIRST_PASSED_FD).map_err(|e| {
+        Error::new(ErrorKind::Os, "cannot move a descriptor").caused_by(std::io::Error::from(e))
     })
 }
 

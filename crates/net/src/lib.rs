@@ -31,6 +31,7 @@ pub mod proxy;
 pub mod relay;
 pub mod resolve;
 mod serve;
+pub mod session;
 
 pub use error::Error;
 pub use serve::ServerHandle;

@@ -2,6 +2,7 @@
 //! start the program.
 
 use std::io::{IsTerminal, Write};
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 
 use clp_core::model::Level;
@@ -63,7 +64,8 @@ fn launch(ctx: &Ctx, plan: LaunchPlan, opts: &LaunchOpts) -> Result<ExitCode, Fa
     }
     let before = watch::before(&plan);
     let env = plan.env.build(&ctx.host.env, &secrets);
-    let status = exec::supervise(&plan, &opened.argv, env);
+    let keep: Vec<_> = opened.fds.iter().map(|f| f.as_raw_fd()).collect();
+    let status = exec::supervise(&plan, &opened.argv, &keep, env);
     if let Some(dir) = &opened.secret_dir {
         secret::remove_files(dir);
     }

@@ -1,0 +1,193 @@
+//! A session's life, with clp as its parent: the child started, the terminal's signals
+//! left to it, SIGTERM and SIGHUP passed on, its exit code returned; and for a filtered
+//! network, the helper's namespace with the relays, the proxies and the IDE watch served
+//! from clp's process until the session ends.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::RawFd;
+use std::path::Path;
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clp_core::network::NetworkPlan;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+
+use crate::log::DecisionLog;
+use crate::netns::{HelperControl, NetnsSession};
+use crate::policy::Allowlist;
+use crate::proxy::{serve_proxy, Pinned, ProxyConfig};
+use crate::relay::serve_relay;
+use crate::resolve::{parse_test_hosts, Resolver};
+use crate::{Error, ServerHandle};
+
+/// How often the IDE lock dir is looked at for an IDE started during the session.
+const IDE_POLL: Duration = Duration::from_millis(500);
+
+/// Leaves Ctrl-C and Ctrl-\ to the session (they reach the whole foreground process
+/// group; Claude Code handles them) and passes SIGTERM and SIGHUP sent to clp on to
+/// `pid`. Returns the guard that stops forwarding when dropped.
+pub fn forward_signals(pid: u32) -> Result<Forwarding, Error> {
+    let ignored = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGQUIT] {
+        signal_hook::flag::register(sig, ignored.clone())
+            .map_err(|e| Error::io("set up", "the signal handlers", e))?;
+    }
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
+        .map_err(|e| Error::io("watch", "SIGTERM and SIGHUP", e))?;
+    let handle = signals.handle();
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    let thread = std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if let Ok(sig) = nix::sys::signal::Signal::try_from(sig) {
+                let _ = nix::sys::signal::kill(pid, sig);
+            }
+        }
+    });
+    Ok(Forwarding {
+        handle,
+        thread: Some(thread),
+    })
+}
+
+/// Signals passed on to a session while this lives.
+pub struct Forwarding {
+    handle: signal_hook::iterator::Handle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        self.handle.close();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Runs `command` (its environment, directory and stdio set) as the session: clp's
+/// child, with signals passed on; returns its status.
+pub fn supervise(mut command: Command) -> Result<ExitStatus, Error> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command.spawn().map_err(|e| Error::io("run", &program, e))?;
+    let _forwarding = forward_signals(child.id())?;
+    child.wait().map_err(|e| Error::io("wait for", &program, e))
+}
+
+/// Runs a filtered session: `helper` (clp re-executed as the namespace helper, with the
+/// session's environment, directory and stdio) creates the network namespace and runs
+/// `argv` (bubblewrap) in it, passing `keep` on; clp serves `plan`'s relays and proxies
+/// and relays IDEs that start meanwhile, until the session ends. Returns its status.
+///
+/// Call it from the main thread: the helper dies with the thread that spawned it.
+pub fn run_filtered(
+    plan: &NetworkPlan,
+    helper: Command,
+    argv: &[OsString],
+    keep: &[RawFd],
+) -> Result<ExitStatus, Error> {
+    let config = proxy_config(plan)?;
+    let mut ports: Vec<u16> = plan.relays.iter().map(|r| r.port).collect();
+    ports.push(plan.proxy_port);
+    let session = NetnsSession::spawn_keeping(helper, &ports, argv, keep)?;
+    let NetnsSession {
+        mut helper,
+        control,
+        listeners,
+    } = session;
+    let _forwarding = forward_signals(helper.id())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("start", "the proxy's runtime", e))?;
+    runtime.block_on(async move {
+        let mut servers: Vec<ServerHandle> = Vec::new();
+        let mut relayed: BTreeSet<u16> = BTreeSet::new();
+        for (port, listener) in listeners {
+            if port == plan.proxy_port {
+                servers.push(serve_proxy(listener, config.clone())?);
+            } else if let Some(r) = plan.relays.iter().find(|r| r.port == port) {
+                servers.push(serve_relay(listener, r.target)?);
+                relayed.insert(port);
+            }
+        }
+        let taken: BTreeSet<u16> = [plan.proxy_port, plan.socks_port].into();
+        let watch = tokio::spawn(watch_ides(plan.ide_dir.clone(), control, relayed, taken));
+        let status = tokio::task::spawn_blocking(move || helper.wait())
+            .await
+            .map_err(|e| Error::Helper(format!("waiting for the session failed: {e}")))?;
+        watch.abort();
+        for s in servers {
+            s.shutdown().await;
+        }
+        status
+    })
+}
+
+/// The proxy's configuration for `plan`: its allowlist, the backend pinned (a remote
+/// backend resolved now, once), the test resolver map when given, the decision log.
+fn proxy_config(plan: &NetworkPlan) -> Result<ProxyConfig, Error> {
+    let mut config = ProxyConfig::new(Allowlist::new(plan.allow.clone()));
+    for pin in &plan.pinned {
+        config
+            .pinned
+            .push(Pinned::new(&pin.host, pin.port, pin.target)?);
+    }
+    if let Some((host, port)) = &plan.remote_backend {
+        let target = (host.as_str(), *port)
+            .to_socket_addrs()
+            .map_err(|e| Error::io("resolve", format!("the backend {host}"), e))?
+            .next()
+            .ok_or_else(|| Error::Helper(format!("the backend `{host}` has no address")))?;
+        config.pinned.push(Pinned::new(host, *port, target)?);
+    }
+    if let Some(map) = &plan.test_hosts {
+        config.resolver = Resolver::with_map(parse_test_hosts(map)?)?;
+    }
+    if let Some(dir) = plan.log.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir.display(), e))?;
+    }
+    config.log = Some(Arc::new(DecisionLog::open(&plan.log)?));
+    Ok(config)
+}
+
+/// Relays every IDE that appears in `dir` during the session (its lock file
+/// `<port>.lock`) to the host's `127.0.0.1:<port>`.
+async fn watch_ides(
+    dir: std::path::PathBuf,
+    control: HelperControl,
+    mut relayed: BTreeSet<u16>,
+    taken: BTreeSet<u16>,
+) {
+    let mut servers = Vec::new();
+    loop {
+        for port in lock_ports(&dir) {
+            if relayed.contains(&port) || taken.contains(&port) {
+                continue;
+            }
+            relayed.insert(port);
+            let control = control.clone();
+            let bound = tokio::task::spawn_blocking(move || control.bind(port)).await;
+            if let Ok(Ok(listener)) = bound {
+                let target = SocketAddr::from(([127, 0, 0, 1], port));
+                if let Ok(s) = serve_relay(listener, target) {
+                    servers.push(s);
+                }
+            }
+        }
+        tokio::time::sleep(IDE_POLL).await;
+    }
+}
+
+/// The ports named by the lock files in `dir`.
+fn lock_ports(dir: &Path) -> Vec<u16> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".lock")?.parse().ok())
+        .collect()
+}
