@@ -84,6 +84,20 @@ pub enum Command {
         /// Shell syntax to print
         shell: ShellKind,
     },
+    /// Show what a profile's network policy refused (or everything it decided)
+    Log {
+        /// Profile name
+        name: String,
+        /// Show allowed requests too, not only refusals
+        #[arg(long)]
+        all: bool,
+        /// How many of the latest entries to show
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// Print JSON lines, as logged
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a Containerfile for a container profile's image, and the build command
     Image {
         /// Profile name

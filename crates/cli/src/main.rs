@@ -36,6 +36,12 @@ fn main() -> ExitCode {
         Command::Doctor { name } => doctor::doctor(g, name.as_deref()),
         Command::ShellInit { shell } => small::shell_init(g, shell),
         Command::Image { name } => small::image(g, &name),
+        Command::Log {
+            name,
+            all,
+            lines,
+            json,
+        } => small::log(g, &name, all, lines, json),
         Command::Completions { shell } => small::completions(shell),
         Command::Probe { url } => small::probe(&url),
     };

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::host::Host;
 use crate::model::{Level, NetworkMode};
@@ -148,10 +148,7 @@ pub fn plan(profile: &Profile, host: &Host) -> Option<NetworkPlan> {
         },
         pinned,
         remote_backend,
-        log: host
-            .state_dir
-            .join("logs")
-            .join(format!("{}.network.jsonl", profile.name)),
+        log: log_path(host, &profile.name),
         ide_dir: host.main_claude_dir().join("ide"),
         test_hosts: host.var(TEST_HOSTS_ENV).map(str::to_owned),
     })
@@ -230,4 +227,73 @@ fn mode_name(mode: NetworkMode) -> &'static str {
         NetworkMode::Allowlist => "allowlist",
         NetworkMode::Offline => "offline",
     }
+}
+
+/// One decision, as logged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    /// When, RFC 3339 in UTC.
+    pub ts: String,
+    /// The request's method (`CONNECT`, `GET`, ...).
+    pub method: String,
+    /// The host as requested, normalised when it parsed.
+    pub host: String,
+    /// The requested port.
+    pub port: u16,
+    /// `allow` or `deny`.
+    pub decision: Decision,
+    /// Why: "in network.allow", "not in network.allow", "resolves to a private address
+    /// (10.0.0.5)", ...
+    pub reason: String,
+    /// The address connected to (allowed requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    /// Why the connection failed, when an allowed destination could not be reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The outcome of a request.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Let through (the connection itself may still have failed: see `error`).
+    Allow,
+    /// Refused with `403 Forbidden`.
+    Deny,
+}
+
+/// Where the network decisions of `profile` are logged: clp's state dir, outside the
+/// profile's own (which the session can write).
+pub fn log_path(host: &Host, profile: &str) -> PathBuf {
+    host.state_dir
+        .join("logs")
+        .join(format!("{profile}.network.jsonl"))
+}
+
+/// The log's records, the last `limit` of them, refusals only unless `all`; lines that
+/// do not parse are skipped.
+pub fn records(text: &str, all: bool, limit: usize) -> Vec<Record> {
+    let mut out: Vec<Record> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Record>(l).ok())
+        .filter(|r| all || r.decision == Decision::Deny || r.error.is_some())
+        .collect();
+    let skip = out.len().saturating_sub(limit);
+    out.drain(..skip);
+    out
+}
+
+/// A record as one line for the terminal.
+pub fn record_line(r: &Record) -> String {
+    let what = match (r.decision, &r.error) {
+        (Decision::Deny, _) => "refused",
+        (Decision::Allow, Some(_)) => "failed",
+        (Decision::Allow, None) => "allowed",
+    };
+    let why = r.error.as_deref().unwrap_or(&r.reason);
+    format!(
+        "{}  {what:<7}  {} {}:{}  {why}",
+        r.ts, r.method, r.host, r.port
+    )
 }

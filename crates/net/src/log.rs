@@ -15,8 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use serde::Serialize;
-
 use crate::Error;
 
 /// An append-only JSON-lines log of the proxy's decisions.
@@ -27,39 +25,7 @@ pub struct DecisionLog {
     failures: AtomicU64,
 }
 
-/// One decision, as logged.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Record {
-    /// When, RFC 3339 in UTC.
-    pub ts: String,
-    /// The request's method (`CONNECT`, `GET`, ...).
-    pub method: String,
-    /// The host as requested, normalised when it parsed.
-    pub host: String,
-    /// The requested port.
-    pub port: u16,
-    /// `allow` or `deny`.
-    pub decision: Decision,
-    /// Why: "in network.allow", "not in network.allow", "resolves to a private address
-    /// (10.0.0.5)", ...
-    pub reason: String,
-    /// The address connected to (allowed requests).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub addr: Option<String>,
-    /// Why the connection failed, when an allowed destination could not be reached.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The outcome of a request.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    /// Let through (the connection itself may still have failed: see `error`).
-    Allow,
-    /// Refused with `403 Forbidden`.
-    Deny,
-}
+pub use clp_core::network::{Decision, Record};
 
 impl DecisionLog {
     /// Opens (creating with mode 0600) the log at `path` for appending. An existing

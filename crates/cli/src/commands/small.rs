@@ -7,6 +7,7 @@ use std::time::Duration;
 use clp_core::listing::{self, Shell};
 use clp_core::policy::Tool;
 use clp_core::probe::{self, Health};
+use clp_core::{network, Error};
 
 use crate::args::{GlobalArgs, ShellKind};
 use crate::context::Ctx;
@@ -40,6 +41,36 @@ pub fn image(g: &GlobalArgs, name: &str) -> Result<ExitCode, Failure> {
         Tool::engine(engine).program(),
         profile.container.image
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn log(
+    g: &GlobalArgs,
+    name: &str,
+    all: bool,
+    lines: usize,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let ctx = Ctx::new(g)?;
+    let path = network::log_path(&ctx.host, name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "no network decisions logged for `{name}` yet (`{}`)",
+                path.display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(Error::io("cannot read", &path, e).into()),
+    };
+    for r in network::records(&text, all, lines) {
+        if json {
+            println!("{}", serde_json::to_string(&r).expect("JSON"));
+        } else {
+            println!("{}", network::record_line(&r));
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -169,6 +169,37 @@ fn level_b(mode: As) {
     assert_sentence(&b, mode, &[]);
 }
 
+/// The same with the network filtered (`offline`): the backend is all the session
+/// reaches, through the relay clp serves.
+fn level_b_offline(mode: As) {
+    let Some(llama) = serve("glm-flash-q4") else {
+        return;
+    };
+    let unused = Backend::start(Config::default()).unwrap();
+    let Some(b) = sandbox::box_with_claude(mode, unused, Some(llama.url())) else {
+        return;
+    };
+    b.profile(
+        "box",
+        &format!(
+            "extends = \"local-glm\"\n[backend]\nurl = \"{}\"\n[workspace]\npath = \"~/project\"\n\
+             [network]\nmode = \"offline\"\n",
+            llama.url()
+        ),
+    );
+    assert_sentence(&b, mode, &[]);
+}
+
+#[test]
+fn level_b_offline_gets_its_answer_from_llama_server_as_root() {
+    level_b_offline(As::Root);
+}
+
+#[test]
+fn level_b_offline_gets_its_answer_from_llama_server_as_user() {
+    level_b_offline(As::User);
+}
+
 #[test]
 fn level_b_gets_its_answer_from_llama_server_as_root() {
     level_b(As::Root);

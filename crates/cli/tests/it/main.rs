@@ -11,6 +11,7 @@ mod container;
 mod corpus;
 mod level_a;
 mod llama;
+mod network;
 mod profiles;
 mod render;
 mod sandbox;

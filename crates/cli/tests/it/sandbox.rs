@@ -552,84 +552,14 @@ fn real_client_in_tmux(mode: As) {
         ),
     );
     let before = tree(&b.home);
-    let session = format!("clp-it-{}-{mode:?}", std::process::id());
-    let mut cmd = b.clp(&["use", "box"]);
-    cmd.env("TERM", "xterm-256color");
-    let script = b.dir.path().join("launch.sh");
-    let mut line = String::from("exec env -i");
-    for (k, v) in cmd.get_envs() {
-        line.push_str(&format!(
-            " {}={}",
-            k.to_string_lossy(),
-            shell_quote(&v.unwrap().to_string_lossy())
-        ));
-    }
-    line.push_str(&format!(
-        " {}",
-        shell_quote(&cmd.get_program().to_string_lossy())
-    ));
-    for a in cmd.get_args() {
-        line.push_str(&format!(" {}", shell_quote(&a.to_string_lossy())));
-    }
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncd {}\n{line}\n",
-            shell_quote(&b.project.display().to_string())
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
-    let screen = || text(&tmux(&["capture-pane", "-p", "-t", &session])).0;
-    let wait_for = |needle: &str| -> String {
-        for _ in 0..240 {
-            let s = screen();
-            if s.contains(needle) {
-                return s;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        panic!("{mode:?}: `{needle}` never appeared:\n{}", screen());
-    };
-    tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "160",
-        "-y",
-        "50",
-        &format!("{}; echo EXITED rc=$?; sleep 30", script.display()),
-    ]);
+    let t = Tmux::start(&b, &[]);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        wait_for("❯");
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        tmux(&["send-keys", "-t", &session, "-l", "go"]);
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        tmux(&["send-keys", "-t", &session, "Enter"]);
-        // Bash always asks, even for the sandboxed command.
-        let prompt = wait_for("Do you want to proceed?");
+        let prompt = t.run_bash_tool();
         assert!(prompt.contains("echo inside > ok.txt"), "{prompt}");
-        let mut answered = false;
-        for _ in 0..10 {
-            std::thread::sleep(std::time::Duration::from_millis(700));
-            if !screen().contains("Do you want to proceed?") {
-                answered = true;
-                break;
-            }
-            tmux(&["send-keys", "-t", &session, "1"]);
-        }
-        assert!(
-            answered,
-            "{mode:?}: the approval was not taken:\n{}",
-            screen()
-        );
         // `runtime=` alone also matches the command's echo on screen: wait for the
         // result, then for the inner sandbox's marker in it.
-        wait_for("TOOL_RESULT:");
-        let done = wait_for("runtime=1");
+        t.wait_for("TOOL_RESULT:");
+        let done = t.wait_for("runtime=1");
         assert!(
             done.contains("/tmp/outside.txt: Read-only file system"),
             "{mode:?}: {done}"
@@ -638,20 +568,17 @@ fn real_client_in_tmux(mode: As) {
             done.contains("runtime=1"),
             "{mode:?}: the inner sandbox was not in force:\n{done}"
         );
-        // A resize reaches the sandboxed TUI (clp forwards SIGWINCH across the session).
-        tmux(&["resize-window", "-t", &session, "-x", "100", "-y", "40"]);
+        // A resize reaches the sandboxed TUI (it shares clp's terminal).
+        t.tmux(&["resize-window", "-t", &t.session, "-x", "100", "-y", "40"]);
         let rule = "─".repeat(100);
-        let redrawn = wait_for(&rule);
+        let redrawn = t.wait_for(&rule);
         assert!(
             !redrawn.contains(&"─".repeat(101)),
             "{mode:?}: not redrawn at 100 columns"
         );
-        tmux(&["send-keys", "-t", &session, "C-c"]);
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        tmux(&["send-keys", "-t", &session, "C-c"]);
-        wait_for("EXITED rc=0");
+        t.quit();
     }));
-    tmux(&["kill-session", "-t", &session]);
+    drop(t);
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
@@ -666,6 +593,135 @@ fn real_client_in_tmux(mode: As) {
         &after,
         &[Path::new(".local/state/clp"), Path::new("project")],
     );
+}
+
+/// The real Claude Code in a tmux pane: `clp use box`, a prompt typed, the scripted Bash
+/// call approved. The session is killed on drop.
+pub struct Tmux {
+    pub session: String,
+    mode: As,
+}
+
+impl Tmux {
+    /// Starts `clp [sets] use box` in a new tmux session, as the box's mode user.
+    pub fn start(b: &Box, sets: &[&str]) -> Tmux {
+        let session = format!(
+            "clp-it-{}-{:?}-{}",
+            std::process::id(),
+            b.mode,
+            b.dir.path().file_name().unwrap().to_string_lossy()
+        );
+        let mut args: Vec<&str> = sets.iter().flat_map(|s| ["--set", s]).collect();
+        args.extend(["use", "box"]);
+        let mut cmd = b.clp(&args);
+        cmd.env("TERM", "xterm-256color");
+        let script = b.dir.path().join("launch.sh");
+        let mut line = String::from("exec env -i");
+        for (k, v) in cmd.get_envs() {
+            line.push_str(&format!(
+                " {}={}",
+                k.to_string_lossy(),
+                shell_quote(&v.unwrap().to_string_lossy())
+            ));
+        }
+        line.push_str(&format!(
+            " {}",
+            shell_quote(&cmd.get_program().to_string_lossy())
+        ));
+        for a in cmd.get_args() {
+            line.push_str(&format!(" {}", shell_quote(&a.to_string_lossy())));
+        }
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\ncd {}\n{line}\n",
+                shell_quote(&b.project.display().to_string())
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let t = Tmux {
+            session,
+            mode: b.mode,
+        };
+        t.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &t.session,
+            "-x",
+            "160",
+            "-y",
+            "50",
+            &format!("{}; echo EXITED rc=$?; sleep 120", script.display()),
+        ]);
+        t
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux").args(args).output().unwrap()
+    }
+
+    pub fn screen(&self) -> String {
+        text(&self.tmux(&["capture-pane", "-p", "-t", &self.session])).0
+    }
+
+    /// Waits (up to a minute) until `needle` is on screen, and returns the screen.
+    pub fn wait_for(&self, needle: &str) -> String {
+        for _ in 0..240 {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!(
+            "{:?}: `{needle}` never appeared:\n{}",
+            self.mode,
+            self.screen()
+        );
+    }
+
+    /// Types a prompt, waits for the Bash approval (Bash always asks), approves it, and
+    /// returns the screen that asked.
+    pub fn run_bash_tool(&self) -> String {
+        self.wait_for("❯");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        self.tmux(&["send-keys", "-t", &self.session, "-l", "go"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.tmux(&["send-keys", "-t", &self.session, "Enter"]);
+        let prompt = self.wait_for("Do you want to proceed?");
+        let mut answered = false;
+        for _ in 0..10 {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            if !self.screen().contains("Do you want to proceed?") {
+                answered = true;
+                break;
+            }
+            self.tmux(&["send-keys", "-t", &self.session, "1"]);
+        }
+        assert!(
+            answered,
+            "{:?}: the approval was not taken:\n{}",
+            self.mode,
+            self.screen()
+        );
+        prompt
+    }
+
+    /// Ctrl-C twice: Claude Code exits 0.
+    pub fn quit(&self) {
+        self.tmux(&["send-keys", "-t", &self.session, "C-c"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        self.tmux(&["send-keys", "-t", &self.session, "C-c"]);
+        self.wait_for("EXITED rc=0");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.tmux(&["kill-session", "-t", &self.session]);
+    }
 }
 
 fn shell_quote(s: &str) -> String {
