@@ -2,10 +2,8 @@
 //! spawn and stay its parent. Returns only on failure, or with the child's exit code.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
-use std::os::fd::RawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use clp_core::{Error, Kind, LaunchPlan};
 
@@ -47,49 +45,13 @@ fn not_started(plan: &LaunchPlan, program: &str, err: std::io::Error) -> Failure
         .into()
 }
 
-/// The hidden first argument that makes clp the network namespace helper.
-pub const NETNS_HELPER: &str = "__netns-helper";
-
-/// Runs a boundary's program (`argv`, with the descriptors it names) and stays its parent
-/// until it ends; returns its exit code. The session shares clp's terminal and process
-/// group (its seccomp filter stops it from typing into the terminal), so the terminal's
-/// own signals reach it: Ctrl-C is Claude Code's to handle, Ctrl-Z stops both, a window
-/// size change reaches it directly. A filtered network runs it through the namespace
-/// helper, with the relays and proxies served from here.
-pub fn supervise(
-    plan: &LaunchPlan,
-    argv: &[String],
-    keep: &[RawFd],
-    env: BTreeMap<String, String>,
-) -> Result<ExitCode, Failure> {
-    let Some(program) = argv.first() else {
-        return Err(Error::usage("nothing to run").into());
-    };
-    let status = match &plan.network {
-        Some(net) => {
-            let exe = std::env::current_exe()
-                .map_err(|e| Error::new(Kind::Os, "cannot find clp's own binary").caused_by(e))?;
-            let mut helper = Command::new(exe);
-            helper
-                .arg(NETNS_HELPER)
-                .env_clear()
-                .envs(env)
-                .current_dir(&plan.cwd);
-            let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
-            clp_net::session::run_filtered(net, helper, &argv, keep)
-        }
-        None => {
-            let mut command = Command::new(program);
-            command
-                .args(&argv[1..])
-                .env_clear()
-                .envs(env)
-                .current_dir(&plan.cwd);
-            clp_net::session::supervise(command)
-        }
-    };
-    let status = status.map_err(|e| Error::host("cannot run the session").caused_by(e))?;
-    Ok(exit_code(status))
+/// clp's own binary, which a filtered session re-executes as its namespace helper.
+pub fn own_binary() -> Result<std::path::PathBuf, Failure> {
+    std::env::current_exe().map_err(|e| {
+        Error::new(Kind::Os, "cannot find clp's own binary")
+            .caused_by(e)
+            .into()
+    })
 }
 
 /// A child's status as clp's own exit code: its code, or 128 + the signal that ended it.

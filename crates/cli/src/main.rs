@@ -19,7 +19,10 @@ fn main() -> ExitCode {
     // while clp is still single-threaded (a threaded process cannot make a user
     // namespace), and without parsing anything else.
     let mut args = std::env::args_os();
-    if args.nth(1).is_some_and(|a| a == exec::NETNS_HELPER) {
+    if args
+        .nth(1)
+        .is_some_and(|a| a == clp_net::session::HELPER_ARG)
+    {
         return ExitCode::from(clp_net::netns::helper_main(args).clamp(0, 255) as u8);
     }
     let cli = Cli::parse();

@@ -92,8 +92,8 @@ pub struct Opened {
     pub argv: Vec<String>,
     /// The descriptors, inheritable by the child.
     pub fds: Vec<OwnedFd>,
-    /// Where this session's secrets go as files (level C).
-    pub secret_dir: Option<PathBuf>,
+    /// Level C: this session's dir (its lock, and the secrets as files).
+    pub session_dir: Option<PathBuf>,
 }
 
 /// Readies a boundary plan (levels B and C): nothing inherited crosses into it, every
@@ -108,14 +108,14 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Opened, Error> {
         Opened {
             argv: plan.argv.clone(),
             fds: Vec::new(),
-            secret_dir: None,
+            session_dir: None,
         }
     } else {
         open_mounts(plan)?
     };
     opened.argv = opened.argv.iter().map(|a| fill(a)).collect();
-    opened.secret_dir = plan
-        .secret_dir
+    opened.session_dir = plan
+        .session_dir
         .as_ref()
         .map(|d| PathBuf::from(fill(&d.display().to_string())));
     Ok(opened)
@@ -164,7 +164,7 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
     Ok(Opened {
         argv,
         fds,
-        secret_dir: None,
+        session_dir: None,
     })
 }
 
@@ -183,8 +183,8 @@ fn high(fd: OwnedFd) -> Result<OwnedFd, Error> {
 /// engine then resolves them by path (a container engine takes no descriptors).
 pub fn check_mounts(plan: &LaunchPlan) -> Result<(), Error> {
     if let Some(boundary) = &plan.boundary {
-        // The secret dir is made at launch, after this check, in clp's own runtime dir.
-        for m in boundary.mounts.iter().filter(|m| m.why != Why::Secrets) {
+        // The session dir is made at launch, after this check, in clp's runtime dir.
+        for m in boundary.mounts.iter().filter(|m| m.why != Why::Session) {
             open_source(m, boundary.user.uid)?;
         }
     }

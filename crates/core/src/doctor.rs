@@ -14,7 +14,6 @@ use crate::model::Level;
 use crate::policy::Tool;
 use crate::probe::{self, Health};
 use crate::profile::Profile;
-use crate::render::render_run;
 
 /// How a check came out, worst last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,10 +37,15 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
+/// Runs a command inside a profile's boundary (the whole launch: files, descriptors, a
+/// filtered network) and returns its output; `None` when it could not start.
+pub type Inside<'a> = &'a dyn Fn(&Profile, &[String]) -> Option<std::process::Output>;
+
 /// Collects checks, handing each to the caller as it is made.
 struct Report<'a> {
     sink: &'a mut dyn FnMut(&Check),
     worst: Status,
+    inside: Inside<'a>,
 }
 
 impl Report<'_> {
@@ -63,11 +67,13 @@ pub fn run(
     host: &Host,
     profile: Option<&Profile>,
     clp: &Path,
+    inside: Inside,
     sink: &mut dyn FnMut(&Check),
 ) -> Status {
     let mut report = Report {
         sink,
         worst: Status::Ok,
+        inside,
     };
     // Every program any level may need: doctor reports on all of them.
     let mut found = host.clone();
@@ -92,7 +98,8 @@ pub fn run(
         nested_sandbox_check(host, p, &mut report);
     }
     if let Some(p) = profile {
-        backend_checks(host, p, clp, &mut report);
+        backend_checks(p, clp, &mut report);
+        network_check(host, p, clp, &mut report);
     }
     report.worst
 }
@@ -286,7 +293,7 @@ fn container_checks(host: &Host, profile: &Profile, report: &mut Report) {
     // Usable means the profile's own container starts (rootless or not) and Claude Code
     // runs in it.
     let retry = format!("clp run {} --no-check -- claude --version", profile.name);
-    match run_inside(host, profile, &["claude".into(), "--version".into()]) {
+    match (report.inside)(profile, &["claude".into(), "--version".into()]) {
         Some(o) if o.status.success() => report.add(
             Status::Ok,
             format!(
@@ -315,24 +322,63 @@ fn container_checks(host: &Host, profile: &Profile, report: &mut Report) {
     }
 }
 
-/// Runs `argv` inside the profile's boundary (writing its files first), if the program
-/// the boundary needs (bwrap, the container engine) exists.
-fn run_inside(host: &Host, profile: &Profile, argv: &[String]) -> Option<std::process::Output> {
-    if profile.isolation.level == Level::Sandbox {
-        host.program("bwrap")?;
+/// A filtered network: from inside the session's own namespace, clp's proxy answers and
+/// the backend's relay connects.
+fn network_check(host: &Host, profile: &Profile, clp: &Path, report: &mut Report) {
+    let Some(net) = crate::network::plan(profile, host) else {
+        return;
+    };
+    let probe = |url: String| -> Vec<String> {
+        if profile.isolation.level == Level::Container {
+            // clp is not in the image; bash's /dev/tcp is.
+            let port = url
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/');
+            vec![
+                "bash".into(),
+                "-c".into(),
+                format!("exec 3<>/dev/tcp/127.0.0.1/{port} && echo HTTP"),
+            ]
+        } else {
+            vec![clp.display().to_string(), "__probe".into(), url]
+        }
+    };
+    let answer = |argv: Vec<String>| {
+        (report.inside)(profile, &argv)
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    // The proxy answers `400` to a request that is not a proxy request: it is up.
+    let proxy = answer(probe(format!("http://127.0.0.1:{}/", net.proxy_port)));
+    let relays: Vec<String> = net
+        .relays
+        .iter()
+        .map(|r| format!("{} (port {})", r.what, r.port))
+        .collect();
+    if proxy.contains("HTTP") || proxy == "ready" {
+        report.add(
+            Status::Ok,
+            format!(
+                "the session's own network comes up: clp's proxy answers on port {} inside; \
+                 relayed: {}",
+                net.proxy_port,
+                if relays.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    relays.join(", ")
+                }
+            ),
+            None,
+        );
+    } else {
+        report.add(
+            Status::Error,
+            format!("clp's proxy does not answer inside the session's network: {proxy}"),
+            Some(format!("clp run {} -- true", profile.name)),
+        );
     }
-    let plan = render_run(profile, host, argv).ok()?;
-    crate::apply::apply(&plan).ok()?;
-    let opened = crate::apply::prepare(&plan).ok()?;
-    let env = plan.env.build(&host.env, &Default::default());
-    Command::new(&opened.argv[0])
-        .args(&opened.argv[1..])
-        .env_clear()
-        .envs(env)
-        .current_dir(&plan.cwd)
-        .stdin(Stdio::null())
-        .output()
-        .ok()
 }
 
 /// Claude Code's Bash sandbox is a bubblewrap with a user, pid and network namespace and
@@ -357,7 +403,7 @@ fn nested_sandbox_check(host: &Host, profile: &Profile, report: &mut Report) {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    match run_inside(host, profile, &argv) {
+    match (report.inside)(profile, &argv) {
         Some(o) if o.status.success() => report.add(
             Status::Ok,
             "Claude Code's Bash sandbox can start inside the sandbox (nested bubblewrap works)",
@@ -383,7 +429,7 @@ fn nested_sandbox_check(host: &Host, profile: &Profile, report: &mut Report) {
     }
 }
 
-fn backend_checks(host: &Host, profile: &Profile, clp: &Path, report: &mut Report) {
+fn backend_checks(profile: &Profile, clp: &Path, report: &mut Report) {
     let Some(backend) = &profile.backend else {
         report.add(Status::Ok, "no custom backend (Anthropic's API)", None);
         return;
@@ -391,8 +437,7 @@ fn backend_checks(host: &Host, profile: &Profile, clp: &Path, report: &mut Repor
     let url = backend.url.join(&backend.health);
     // From inside the boundary when there is one: the same plan, running a probe.
     let inside = if profile.isolation.level == Level::Sandbox {
-        run_inside(
-            host,
+        (report.inside)(
             profile,
             &[clp.display().to_string(), "__probe".into(), url.clone()],
         )

@@ -108,6 +108,18 @@ impl Host {
         self.programs.get(name).map(PathBuf::as_path)
     }
 
+    /// The container engine `wanted` resolves to here: itself, or for `auto` Podman if
+    /// installed, else Docker if installed, else Podman.
+    pub fn engine(&self, wanted: crate::model::Engine) -> crate::model::Engine {
+        use crate::model::Engine;
+        match wanted {
+            Engine::Auto if self.program("podman").is_some() => Engine::Podman,
+            Engine::Auto if self.program("docker").is_some() => Engine::Docker,
+            Engine::Auto => Engine::Podman,
+            e => e,
+        }
+    }
+
     /// Looks a value up in the parent environment, treating an empty value as unset.
     pub fn var(&self, name: &str) -> Option<&str> {
         self.env

@@ -23,6 +23,11 @@ pub const PROXY_PORT: u16 = 3128;
 /// Bash sandbox wants one next to the HTTP proxy).
 pub const SOCKS_PORT: u16 = 1080;
 
+/// The token in a filtered session's command that the namespace helper replaces by its
+/// own process id, so that a container engine can join its namespace
+/// (`--network=ns:/proc/{helper-pid}/ns/net`).
+pub const HELPER_PID: &str = "{helper-pid}";
+
 /// The environment variable that gives the proxy a fixed resolver map (tests only):
 /// `name=ip:port,...`.
 pub const TEST_HOSTS_ENV: &str = "CLP_TEST_PROXY_HOSTS";
@@ -51,6 +56,10 @@ pub struct NetworkPlan {
     pub ide_dir: PathBuf,
     /// The test resolver map, when the environment gives one.
     pub test_hosts: Option<String>,
+    /// What runs the namespace helper, before clp itself: rootless Podman's
+    /// `podman unshare`, so that the namespace belongs to Podman's user namespace and
+    /// its containers can join it.
+    pub helper_prefix: Vec<String>,
 }
 
 /// A loopback port inside the session relayed to the host.
@@ -75,9 +84,10 @@ pub struct Pin {
     pub target: SocketAddr,
 }
 
-/// Whether `profile` gets a network namespace of its own.
+/// Whether `profile`'s session gets a network namespace of its own: levels B and C (with
+/// Podman) in `allowlist` or `offline` mode.
 pub fn filtered(profile: &Profile) -> bool {
-    profile.isolation.level == Level::Sandbox && profile.network.mode != NetworkMode::Open
+    profile.isolation.level != Level::Env && profile.network.mode != NetworkMode::Open
 }
 
 /// The backend's port, when the backend is on this machine's loopback.
@@ -151,7 +161,21 @@ pub fn plan(profile: &Profile, host: &Host) -> Option<NetworkPlan> {
         log: log_path(host, &profile.name),
         ide_dir: host.main_claude_dir().join("ide"),
         test_hosts: host.var(TEST_HOSTS_ENV).map(str::to_owned),
+        helper_prefix: helper_prefix(profile, host),
     })
+}
+
+fn helper_prefix(profile: &Profile, host: &Host) -> Vec<String> {
+    let rootless_podman = profile.isolation.level == Level::Container
+        && host.uid != 0
+        && host.engine(profile.container.engine) == crate::model::Engine::Podman;
+    if !rootless_podman {
+        return Vec::new();
+    }
+    let podman = host
+        .program("podman")
+        .map_or_else(|| "podman".to_owned(), |p| p.display().to_string());
+    vec![podman, "unshare".into()]
 }
 
 /// The environment inside a filtered session: every proxy-aware tool uses clp's proxy,
@@ -191,6 +215,8 @@ pub fn note(profile: &Profile) -> Option<String> {
         }
     };
     match (profile.isolation.level, net.mode) {
+        // Level A has no boundary: nothing to say about an open network.
+        (Level::Env, NetworkMode::Open) => None,
         (_, NetworkMode::Open) => Some(
             "network.mode `open`: the session reaches every host and every service on \
              this machine's loopback"
@@ -217,11 +243,21 @@ pub fn note(profile: &Profile) -> Option<String> {
                 String::new()
             }
         )),
-        (Level::Container, _) => None,
+        (Level::Container, mode) => Some(format!(
+            "network.mode `{}`: the container joins a network of its own; reachable are \
+             the backend, the IDE and, through clp's proxy, {}",
+            mode_name(mode),
+            if mode == NetworkMode::Allowlist {
+                format!("network.allow{}", allowed())
+            } else {
+                "nothing else".into()
+            }
+        )),
     }
 }
 
-fn mode_name(mode: NetworkMode) -> &'static str {
+/// The TOML name of a network mode.
+pub fn mode_name(mode: NetworkMode) -> &'static str {
     match mode {
         NetworkMode::Open => "open",
         NetworkMode::Allowlist => "allowlist",

@@ -39,9 +39,9 @@ pub struct LaunchPlan {
     /// Owner (uid, gid) of the dirs and files the plan creates, when clp runs as root and
     /// the boundary runs as another user.
     pub owner: Option<(u32, u32)>,
-    /// Where the secrets are written as files instead of passed in the environment (level
-    /// C: a directory in memory the container reads them from).
-    pub secret_dir: Option<PathBuf>,
+    /// Level C: the session dir in memory the container reads: the lock clp holds while
+    /// it lives, and the secrets as files (never in the engine's environment).
+    pub session_dir: Option<PathBuf>,
     /// The session's own network (level B, `allowlist` and `offline`).
     pub network: Option<crate::network::NetworkPlan>,
 }
@@ -289,8 +289,8 @@ pub enum Why {
     Settings,
     /// A program the boundary would hide (Claude Code under the home), mounted elsewhere.
     Program,
-    /// Secrets handed to a container through a file in memory, not its environment.
-    Secrets,
+    /// The container's session dir (its lock, and the secrets as files).
+    Session,
 }
 
 impl Mount {

@@ -28,9 +28,28 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .into()
 }
 
+/// The agent for `url`: a loopback backend is asked directly, never through a proxy
+/// the environment names (inside a filtered session that is clp's own proxy, and the
+/// probe is there to check the direct relay).
+fn agent_for(url: &str, timeout: Duration) -> ureq::Agent {
+    let loopback = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(crate::net::is_loopback_host))
+        .unwrap_or(false);
+    if !loopback {
+        return agent(timeout);
+    }
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .proxy(None)
+        .build()
+        .into()
+}
+
 /// `GET url` once.
 pub fn health(url: &str, timeout: Duration) -> Health {
-    match agent(timeout).get(url).call() {
+    match agent_for(url, timeout).get(url).call() {
         Ok(resp) => match resp.status().as_u16() {
             200 => Health::Ready,
             503 => Health::Loading,
@@ -42,7 +61,10 @@ pub fn health(url: &str, timeout: Duration) -> Health {
 
 /// The model ids and aliases a `GET url` (OpenAI-style `/v1/models`) lists.
 pub fn models(url: &str, timeout: Duration) -> Result<Vec<String>, String> {
-    let mut resp = agent(timeout).get(url).call().map_err(|e| e.to_string())?;
+    let mut resp = agent_for(url, timeout)
+        .get(url)
+        .call()
+        .map_err(|e| e.to_string())?;
     if resp.status().as_u16() != 200 {
         return Err(format!("HTTP {}", resp.status().as_u16()));
     }

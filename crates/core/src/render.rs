@@ -108,7 +108,7 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         preflight: preflight(profile),
         notes: Vec::new(),
         owner: None,
-        secret_dir: None,
+        session_dir: None,
         network: None,
     };
     plan.notes.extend(crate::network::note(profile));

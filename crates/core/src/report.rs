@@ -81,7 +81,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         notes: plan.notes.iter().map(|n| fix(n)).collect(),
         // Numeric ids differ between machines; the argv carries `{uid}` instead.
         owner: None,
-        secret_dir: plan.secret_dir.as_ref().map(path),
+        session_dir: plan.session_dir.as_ref().map(path),
         network: plan.network.clone().map(|mut n| {
             n.log = path(&n.log);
             n.ide_dir = path(&n.ide_dir);

@@ -46,14 +46,16 @@ fn run(cmd: &str) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
-/// Level C: writes each secret into its own file (0400, the session user's) in the
-/// plan's secret dir, a directory in memory, for the container to read at start.
-pub fn write_files(
+/// Level C: makes the session dir in clp's runtime dir (in memory), the session user's,
+/// with each secret in its own file (0400) under `secrets/`, and takes the session lock
+/// that the container's watchdog waits on. Dropping the returned lock (clp gone, however)
+/// stops the container.
+pub fn session_dir(
     plan: &LaunchPlan,
     dir: &Path,
     secrets: &BTreeMap<String, String>,
-) -> Result<(), Error> {
-    let fs = |e: crate::fsafe::FsError| Error::host(format!("cannot hand over a secret: {e}"));
+) -> Result<SessionLock, Error> {
+    let fs = |e: crate::fsafe::FsError| Error::host(format!("cannot prepare the session: {e}"));
     let runtime = dir
         .ancestors()
         .nth(2)
@@ -66,17 +68,38 @@ pub fn write_files(
         Some((uid, gid)) => d.chown(uid, gid),
         None => Ok(()),
     };
-    let secrets_dir = root.mkdirs(rel, 0o700, &mut |d| hand_over(d)).map_err(fs)?;
+    let session = root.mkdirs(rel, 0o700, &mut |d| hand_over(d)).map_err(fs)?;
     let _as_user = crate::fsafe::AsUser::new(owner);
+    let secrets_dir = session
+        .mkdirs(Path::new("secrets"), 0o700, &mut |_| Ok(()))
+        .map_err(fs)?;
     for (name, value) in secrets {
         secrets_dir
             .write_atomic(std::ffi::OsStr::new(name), value.as_bytes(), 0o400)
             .map_err(fs)?;
     }
-    Ok(())
+    session
+        .write_atomic(std::ffi::OsStr::new("lock"), b"", 0o400)
+        .map_err(fs)?;
+    let file = std::fs::File::open(dir.join("lock"))
+        .map_err(|e| Error::io("cannot open", dir.join("lock"), e))?;
+    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| Error::io("cannot lock", dir.join("lock"), e.into()))?;
+    Ok(SessionLock {
+        _lock: lock,
+        dir: dir.to_owned(),
+    })
 }
 
-/// Removes the secret files and their directory after the session.
-pub fn remove_files(dir: &Path) {
-    let _ = std::fs::remove_dir_all(dir);
+/// The session lock of a level C session; its drop removes the session dir.
+#[derive(Debug)]
+pub struct SessionLock {
+    _lock: nix::fcntl::Flock<std::fs::File>,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

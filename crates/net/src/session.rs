@@ -3,17 +3,26 @@
 //! network, the helper's namespace with the relays, the proxies and the IDE watch served
 //! from clp's process until the session ends.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
+use std::fs::File;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
 use std::path::Path;
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clp_core::network::NetworkPlan;
+use std::os::fd::AsRawFd;
+
+use clp_core::host::Host;
+use clp_core::model::Level;
+use clp_core::network::{NetworkPlan, HELPER_PID};
+use clp_core::plan::LaunchPlan;
+use clp_core::{apply, secret, watch};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::log::DecisionLog;
@@ -77,6 +86,140 @@ pub fn supervise(mut command: Command) -> Result<ExitStatus, Error> {
     child.wait().map_err(|e| Error::io("wait for", &program, e))
 }
 
+/// How a boundary session (level B or C) ended: its status, and what it left in the
+/// workspace that would run outside the boundary.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The session's exit status.
+    pub status: ExitStatus,
+    /// What it left behind.
+    pub report: watch::Report,
+}
+
+/// Carries out a boundary plan (levels B and C) whose files are written and secrets
+/// fetched: nothing inherited crosses in, every mount source is opened without
+/// following links, a container's session dir holds its secrets and lock, the session
+/// runs (its network filtered when the plan says so), and what it left behind is held or
+/// reported. `output` captures stdout and stderr (`clp doctor`); the terminal's otherwise.
+pub fn launch(
+    plan: &LaunchPlan,
+    host: &Host,
+    mut secrets: BTreeMap<String, String>,
+    clp: PathBuf,
+    output: Option<(File, File)>,
+) -> Result<Outcome, clp_core::Error> {
+    let opened = apply::prepare(plan)?;
+    let session = match &opened.session_dir {
+        Some(dir) => Some(secret::session_dir(plan, dir, &secrets)?),
+        None => None,
+    };
+    if session.is_some() {
+        // The container reads them from the session dir, never from its environment.
+        secrets.clear();
+    }
+    let before = watch::before(plan);
+    let keep: Vec<RawFd> = opened.fds.iter().map(|f| f.as_raw_fd()).collect();
+    let status = run(Spec {
+        plan,
+        argv: &opened.argv,
+        keep: &keep,
+        env: plan.env.build(&host.env, &secrets),
+        clp,
+        output,
+    })
+    .map_err(|e| clp_core::Error::host("cannot run the session").caused_by(e))?;
+    drop(session);
+    Ok(Outcome {
+        status,
+        report: watch::after(plan, &before),
+    })
+}
+
+/// The hidden first argument that makes clp the network namespace helper.
+pub const HELPER_ARG: &str = "__netns-helper";
+
+/// A session to start: what clp rendered and prepared.
+pub struct Spec<'a> {
+    /// The plan (level, working directory, network).
+    pub plan: &'a LaunchPlan,
+    /// The program and its arguments, descriptors filled in.
+    pub argv: &'a [String],
+    /// The descriptors the argv names, to pass on.
+    pub keep: &'a [RawFd],
+    /// The session's whole environment.
+    pub env: BTreeMap<String, String>,
+    /// clp's own binary, re-executed as the namespace helper of a filtered session.
+    pub clp: PathBuf,
+    /// Where the session's stdout and stderr go; the terminal's when `None`.
+    pub output: Option<(File, File)>,
+}
+
+/// Runs a session of any level with clp as its parent, its network filtered when the
+/// plan says so, and returns its status.
+pub fn run(spec: Spec) -> Result<ExitStatus, Error> {
+    let Spec {
+        plan,
+        argv,
+        keep,
+        env,
+        clp,
+        output,
+    } = spec;
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(Error::HelperArgs("no command to run".into()));
+    };
+    let stdio = |c: &mut Command| -> Result<(), Error> {
+        if let Some((out, err)) = &output {
+            let dup = |f: &File| {
+                f.try_clone()
+                    .map_err(|e| Error::io("pass", "the output file", e))
+            };
+            c.stdout(dup(out)?).stderr(dup(err)?).stdin(Stdio::null());
+        }
+        Ok(())
+    };
+    let Some(net) = &plan.network else {
+        let mut command = Command::new(program);
+        command
+            .args(rest)
+            .env_clear()
+            .envs(&env)
+            .current_dir(&plan.cwd);
+        stdio(&mut command)?;
+        return supervise(command);
+    };
+    // Rootless Podman: the helper runs inside Podman's user namespace.
+    let mut helper = match net.helper_prefix.split_first() {
+        Some((first, prefix_rest)) => {
+            let mut c = Command::new(first);
+            c.args(prefix_rest).arg(&clp);
+            c
+        }
+        None => Command::new(&clp),
+    };
+    helper
+        .arg(HELPER_ARG)
+        .env_clear()
+        .envs(&env)
+        .current_dir(&plan.cwd);
+    stdio(&mut helper)?;
+    if plan.level == Level::Container {
+        run_container_filtered(net, helper, |pid| {
+            let mut engine = Command::new(program);
+            engine
+                .args(rest.iter().map(|a| a.replace(HELPER_PID, pid)))
+                .env_clear()
+                .envs(&env)
+                .current_dir(&plan.cwd);
+            stdio(&mut engine)?;
+            Ok(engine)
+        })
+    } else {
+        let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        run_filtered(net, helper, &argv, keep)
+    }
+}
+
 /// Runs a filtered session: `helper` (clp re-executed as the namespace helper, with the
 /// session's environment, directory and stdio) creates the network namespace and runs
 /// `argv` (bubblewrap) in it, passing `keep` on; clp serves `plan`'s relays and proxies
@@ -90,15 +233,62 @@ pub fn run_filtered(
     keep: &[RawFd],
 ) -> Result<ExitStatus, Error> {
     let config = proxy_config(plan)?;
-    let mut ports: Vec<u16> = plan.relays.iter().map(|r| r.port).collect();
-    ports.push(plan.proxy_port);
-    let session = NetnsSession::spawn_keeping(helper, &ports, argv, keep)?;
+    let session = NetnsSession::spawn_keeping(helper, &ports(plan), argv, keep)?;
     let NetnsSession {
         mut helper,
         control,
         listeners,
+        ..
     } = session;
     let _forwarding = forward_signals(helper.id())?;
+    serve(plan, config, listeners, control, move || helper.wait())
+}
+
+/// Runs a filtered container session: `helper` holds the network namespace (and binds
+/// its listeners), the engine (`podman run ...`, made by `engine` once the helper's pid is
+/// known, and started by clp from the host's network namespace) joins it through
+/// `--network=ns:/proc/{helper-pid}/ns/net`; clp serves the relays and proxies until the
+/// engine exits, then lets the namespace go.
+pub fn run_container_filtered(
+    plan: &NetworkPlan,
+    helper: Command,
+    engine: impl FnOnce(&str) -> Result<Command, Error>,
+) -> Result<ExitStatus, Error> {
+    let config = proxy_config(plan)?;
+    let session = NetnsSession::hold(helper, &ports(plan))?;
+    let mut engine = engine(&session.helper_pid.to_string())?;
+    let program = engine.get_program().to_string_lossy().into_owned();
+    let mut child = engine.spawn().map_err(|e| Error::io("run", &program, e))?;
+    let _forwarding = forward_signals(child.id())?;
+    let NetnsSession {
+        helper,
+        control,
+        listeners,
+        ..
+    } = session;
+    let status = serve(plan, config, listeners, control, move || {
+        child.wait().map_err(|e| Error::io("wait for", &program, e))
+    });
+    drop(helper);
+    status
+}
+
+/// The ports the helper binds at start: the relays', then the proxies'.
+fn ports(plan: &NetworkPlan) -> Vec<u16> {
+    let mut ports: Vec<u16> = plan.relays.iter().map(|r| r.port).collect();
+    ports.push(plan.proxy_port);
+    ports
+}
+
+/// Serves the listeners (relays, proxy) and relays new IDEs until `wait` returns the
+/// session's status.
+fn serve(
+    plan: &NetworkPlan,
+    config: ProxyConfig,
+    listeners: Vec<(u16, std::net::TcpListener)>,
+    control: HelperControl,
+    wait: impl FnOnce() -> Result<ExitStatus, Error> + Send + 'static,
+) -> Result<ExitStatus, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,7 +306,7 @@ pub fn run_filtered(
         }
         let taken: BTreeSet<u16> = [plan.proxy_port, plan.socks_port].into();
         let watch = tokio::spawn(watch_ides(plan.ide_dir.clone(), control, relayed, taken));
-        let status = tokio::task::spawn_blocking(move || helper.wait())
+        let status = tokio::task::spawn_blocking(wait)
             .await
             .map_err(|e| Error::Helper(format!("waiting for the session failed: {e}")))?;
         watch.abort();

@@ -19,7 +19,8 @@ pub fn doctor(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
     };
     let clp = std::env::current_exe()
         .map_err(|e| Error::new(Kind::Os, "cannot find clp's own binary").caused_by(e))?;
-    let worst = doctor::run(&ctx.host, profile.as_ref(), &clp, &mut |check| {
+    let inside = |p: &clp_core::Profile, argv: &[String]| inside(&ctx.host, &clp, p, argv);
+    let worst = doctor::run(&ctx.host, profile.as_ref(), &clp, &inside, &mut |check| {
         let status = match check.status {
             Status::Ok => "ok     ",
             Status::Warning => "warning",
@@ -38,5 +39,33 @@ pub fn doctor(g: &GlobalArgs, name: Option<&str>) -> Result<ExitCode, Failure> {
     Ok(match worst {
         Status::Error => ExitCode::from(2),
         _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Runs `argv` inside `profile`'s boundary the way `clp run` would, capturing its output.
+fn inside(
+    host: &clp_core::Host,
+    clp: &std::path::Path,
+    profile: &clp_core::Profile,
+    argv: &[String],
+) -> Option<std::process::Output> {
+    let plan = clp_core::render::render_run(profile, host, argv).ok()?;
+    clp_core::preflight::check_programs(&plan, host).ok()?;
+    clp_core::apply::apply(&plan).ok()?;
+    let (mut out, mut err) = (tempfile::tempfile().ok()?, tempfile::tempfile().ok()?);
+    let files = Some((out.try_clone().ok()?, err.try_clone().ok()?));
+    let outcome =
+        clp_net::session::launch(&plan, host, Default::default(), clp.to_owned(), files).ok()?;
+    let read = |f: &mut std::fs::File| -> Option<Vec<u8>> {
+        use std::io::{Read, Seek};
+        f.rewind().ok()?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).ok()?;
+        Some(buf)
+    };
+    Some(std::process::Output {
+        status: outcome.status,
+        stdout: read(&mut out)?,
+        stderr: read(&mut err)?,
     })
 }

@@ -2,14 +2,13 @@
 //! start the program.
 
 use std::io::{IsTerminal, Write};
-use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 
 use clp_core::model::Level;
 use clp_core::preflight::{self, Event};
 use clp_core::render::{render_run, render_use};
 use clp_core::report::plan_text;
-use clp_core::{apply, secret, watch, Error, LaunchPlan};
+use clp_core::{apply, secret, Error, LaunchPlan};
 
 use crate::args::{GlobalArgs, LaunchOpts, RunArgs, UseArgs};
 use crate::context::Ctx;
@@ -51,29 +50,17 @@ fn launch(ctx: &Ctx, plan: LaunchPlan, opts: &LaunchOpts) -> Result<ExitCode, Fa
         preflight::run(&plan, &mut |e| show_event(&mut shown, e))?;
     }
     apply::apply(&plan)?;
-    let mut secrets = secret::fetch(&plan, &ctx.host)?;
+    let secrets = secret::fetch(&plan, &ctx.host)?;
     if plan.level == Level::Env {
         let env = plan.env.build(&ctx.host.env, &secrets);
         return Err(exec::exec(&plan, env));
     }
     // Levels B and C: clp stays the parent, to check what the session left behind.
-    let opened = apply::prepare(&plan)?;
-    if let Some(dir) = &opened.secret_dir {
-        secret::write_files(&plan, dir, &secrets)?;
-        secrets.clear();
-    }
-    let before = watch::before(&plan);
-    let env = plan.env.build(&ctx.host.env, &secrets);
-    let keep: Vec<_> = opened.fds.iter().map(|f| f.as_raw_fd()).collect();
-    let status = exec::supervise(&plan, &opened.argv, &keep, env);
-    if let Some(dir) = &opened.secret_dir {
-        secret::remove_files(dir);
-    }
-    for line in watch::after(&plan, &before).lines() {
+    let outcome = clp_net::session::launch(&plan, &ctx.host, secrets, exec::own_binary()?, None)?;
+    for line in outcome.report.lines() {
         eprintln!("clp: {line}");
     }
-    drop(opened);
-    status
+    Ok(exec::exit_code(outcome.status))
 }
 
 /// Shows a preflight event on stderr: a waiting line grows a dot per repeat.

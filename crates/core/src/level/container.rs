@@ -1,29 +1,26 @@
 //! Level C: Claude Code inside a Docker or Podman container.
 //!
 //! The workspace is mounted at its real absolute path (IDE lock files and Claude Code's
-//! per-project state name host paths), the host network is shared so the loopback
-//! backend and the IDE's websocket stay reachable, and the container has no capabilities,
-//! no new privileges and a read-only root. Secrets are passed by name (`-e VAR`), never
-//! as values in argv, where `ps` would show them.
+//! per-project state name host paths), and the container has no capabilities, no new
+//! privileges and a read-only root. Its network is the host's (`open`), or, with
+//! Podman, the namespace of clp's helper (`allowlist`, `offline`: the same relays and
+//! proxy as level B). A session dir in memory, mounted read-only, carries the secrets
+//! (never in the engine's state) and a lock clp holds for the session's life: when clp
+//! is gone, whatever ended it, the container's watchdog stops Claude Code.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::model::{Engine, NetworkMode};
-use crate::plan::{Boundary, LaunchPlan, Mount, MountKind, Preflight, Why};
+use crate::model::Engine;
+use crate::plan::{Boundary, LaunchPlan, Mount, MountKind, Preflight, SessionUser, Why};
 use crate::policy::{Tool, IDE_VARS, PASS};
 use crate::profile::Profile;
 
 /// The engine a profile uses on this host: the profile's, else Podman, else Docker.
 pub fn engine(profile: &Profile, host: &Host) -> Engine {
-    match profile.container.engine {
-        Engine::Auto if host.program(Tool::Podman.program()).is_some() => Engine::Podman,
-        Engine::Auto if host.program(Tool::Docker.program()).is_some() => Engine::Docker,
-        Engine::Auto => Engine::Podman,
-        e => e,
-    }
+    host.engine(profile.container.engine)
 }
 
 /// Flags rootful Podman needs on some hosts, rendered into argv rather than a
@@ -39,6 +36,14 @@ pub const ROOT_PODMAN_ULIMITS: &[&str] =
 /// Where a host's Claude Code binary is mounted when `claude.command` is an absolute path.
 pub const MOUNTED_CLAUDE: &str = "/usr/local/bin/claude";
 
+/// Where the session dir appears inside: `lock` (held by clp while it lives) and
+/// `secrets/` (one file per secret).
+pub const SESSION_DIR: &str = "/run/clp-session";
+
+/// The token in a rendered plan that stands for the session (clp's process id at
+/// launch), so that concurrent sessions of one profile keep their dirs apart.
+pub const SESSION: &str = "<session>";
+
 /// Wraps `plan` in `docker run` / `podman run`.
 pub fn wrap(
     profile: &Profile,
@@ -49,63 +54,22 @@ pub fn wrap(
     let engine = engine(profile, host);
     let tool = Tool::engine(engine);
     let name = tool.program();
-    if profile.network.mode != NetworkMode::Open {
+    if plan.network.is_some() && engine == Engine::Docker {
         return Err(Error::profile(format!(
-            "`network.mode = \"{}\"` cannot be enforced at level `container`: the \
-             container shares the host's network, so that the backend on loopback and \
-             the IDE's websocket stay reachable",
-            match profile.network.mode {
-                NetworkMode::Allowlist => "allowlist",
-                _ => "offline",
-            }
+            "`network.mode = \"{}\"` at level `container` needs Podman: Docker's daemon \
+             cannot join the network namespace clp makes for the session",
+            crate::network::mode_name(profile.network.mode)
         ))
         .hint(
-            "use `network.mode = \"open\"`, or `isolation.level = \"sandbox\"`, where \
-             Claude Code's own sandbox filters the network",
+            "set `container.engine = \"podman\"`, or `isolation.level = \"sandbox\"`, or \
+             `network.mode = \"open\"`",
         ));
     }
-    let rootful_podman = engine == Engine::Podman && host.uid == 0;
     plan.preflight.insert(0, Preflight::program(tool));
-
-    let mut a: Vec<String> = vec![host
-        .program(name)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| name.into())];
-    if rootful_podman && host.program(Tool::Runc.program()).is_some() {
-        a.push("--runtime=runc".into());
+    if boundary.user.switch {
+        plan.owner = Some((boundary.user.uid, boundary.user.gid));
     }
-    a.extend(["run", "--rm", "--init", "-i"].map(String::from));
-    if host.tty {
-        a.push("-t".into());
-    }
-    let user = boundary.user;
-    match engine {
-        Engine::Podman if host.uid != 0 => {
-            a.push("--userns=keep-id".into());
-        }
-        _ => a.push(format!("--user={}:{}", user.uid, user.gid)),
-    }
-    if user.switch {
-        plan.owner = Some((user.uid, user.gid));
-    }
-    a.extend([
-        "--cap-drop=ALL".into(),
-        "--security-opt=no-new-privileges".into(),
-        "--read-only".into(),
-    ]);
-    if engine == Engine::Docker {
-        // Podman's --read-only adds a tmpfs /tmp itself; Docker's does not.
-        a.push("--tmpfs=/tmp".into());
-    }
-    if rootful_podman {
-        a.extend(ROOT_PODMAN_ULIMITS.iter().map(|s| s.to_string()));
-    }
-    a.push("--network=host".into());
-    if profile.container.image.starts_with("localhost/") {
-        // A local build: never try to pull it from a registry named `localhost`.
-        a.push("--pull=never".into());
-    }
-
+    let mut a = run_flags(profile, host, engine, boundary.user, plan.network.is_some());
     plan.dirs.extend(
         boundary
             .mounts
@@ -127,19 +91,16 @@ pub fn wrap(
         let m = Mount::new(bin, anchor, dest, false, Why::Program).kind(MountKind::File);
         mounts.insert(at, m);
     }
-    let secrets: Vec<String> = plan.env.secrets.keys().cloned().collect();
-    if !secrets.is_empty() {
-        let dir = secret_dir(profile, host);
-        let anchor = host.runtime_dir.clone();
-        mounts.push(Mount::new(
-            &dir,
-            &anchor,
-            Path::new(SECRETS),
-            false,
-            Why::Secrets,
-        ));
-        plan.secret_dir = Some(dir);
-    }
+    let session = host.runtime_dir.join(&profile.name).join(SESSION);
+    let anchor = host.runtime_dir.clone();
+    mounts.push(Mount::new(
+        &session,
+        &anchor,
+        Path::new(SESSION_DIR),
+        false,
+        Why::Session,
+    ));
+    plan.session_dir = Some(session);
     a.extend(volumes(mounts, name)?);
     a.push(format!("--workdir={}", profile.workspace.path.display()));
     a.extend(env_args(&plan.env.set, host));
@@ -154,7 +115,8 @@ pub fn wrap(
             };
         }
     }
-    a.extend(export_secrets(&secrets));
+    let secrets: Vec<String> = plan.env.secrets.keys().cloned().collect();
+    a.extend(entry(&secrets));
     a.extend(inner);
     plan.argv = a;
 
@@ -170,31 +132,75 @@ pub fn wrap(
     Ok(plan)
 }
 
-/// Where secrets wait for the container: a directory in memory, mounted read-only at
-/// [`SECRETS`]; the engine never sees their values, so they never reach its state on
-/// disk (a `--env` value stays in Podman's database after `--rm`).
-pub const SECRETS: &str = "/run/clp-secrets";
-
-/// The token in a rendered plan that stands for the session (clp's process id at
-/// launch), so that concurrent sessions of one profile keep their secrets apart.
-pub const SESSION: &str = "<session>";
-
-fn secret_dir(profile: &Profile, host: &Host) -> PathBuf {
-    host.runtime_dir.join(&profile.name).join(SESSION)
+/// `ENGINE run` and its options: no capabilities, no new privileges, a read-only root,
+/// the user the session runs as, and the network.
+fn run_flags(
+    profile: &Profile,
+    host: &Host,
+    engine: Engine,
+    user: SessionUser,
+    filtered: bool,
+) -> Vec<String> {
+    let tool = Tool::engine(engine);
+    let rootful_podman = engine == Engine::Podman && host.uid == 0;
+    let mut a: Vec<String> = vec![host
+        .program(tool.program())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| tool.program().into())];
+    if rootful_podman && host.program(Tool::Runc.program()).is_some() {
+        a.push("--runtime=runc".into());
+    }
+    a.extend(["run", "--rm", "--init", "-i"].map(String::from));
+    if host.tty {
+        a.push("-t".into());
+    }
+    match engine {
+        // Rootless Podman in clp's network namespace runs the session as the user's
+        // own uid (uid 0 of Podman's user namespace): with `keep-id` the container's
+        // own user namespace could not mount its /sys in a namespace it does not own.
+        Engine::Podman if host.uid != 0 && filtered => {}
+        Engine::Podman if host.uid != 0 => a.push("--userns=keep-id".into()),
+        _ => a.push(format!("--user={}:{}", user.uid, user.gid)),
+    }
+    a.extend([
+        "--cap-drop=ALL".into(),
+        "--security-opt=no-new-privileges".into(),
+        "--read-only".into(),
+    ]);
+    if engine == Engine::Docker {
+        // Podman's --read-only adds a tmpfs /tmp itself; Docker's does not.
+        a.push("--tmpfs=/tmp".into());
+    }
+    if rootful_podman {
+        a.extend(ROOT_PODMAN_ULIMITS.iter().map(|s| s.to_string()));
+    }
+    a.push(if filtered {
+        format!("--network=ns:/proc/{}/ns/net", crate::network::HELPER_PID)
+    } else {
+        "--network=host".into()
+    });
+    if profile.container.image.starts_with("localhost/") {
+        // A local build: never try to pull it from a registry named `localhost`.
+        a.push("--pull=never".into());
+    }
+    a
 }
 
-/// The command prefix that exports each secret from its file, then runs the command.
-fn export_secrets(names: &[String]) -> Vec<String> {
-    if names.is_empty() {
-        return Vec::new();
-    }
+/// The container's entry: export each secret from its file, start the watchdog that
+/// stops the session once clp no longer holds the session lock (clp killed, terminal
+/// gone), then become the command.
+fn entry(secrets: &[String]) -> Vec<String> {
     // Names are environment variable names (checked), safe to write into the script.
     let mut script = String::new();
-    for n in names {
-        script.push_str(&format!("{n}=\"$(cat {SECRETS}/{n})\" && export {n} && "));
+    for n in secrets {
+        script.push_str(&format!(
+            "{n}=\"$(cat {SESSION_DIR}/secrets/{n})\" || exit 125; export {n}; "
+        ));
     }
-    script.push_str("exec \"$@\"");
-    vec!["/bin/sh".into(), "-c".into(), script, "clp-secrets".into()]
+    script.push_str(&format!(
+        "(flock -x {SESSION_DIR}/lock true; kill -TERM $$) & exec \"$@\""
+    ));
+    vec!["/bin/sh".into(), "-c".into(), script, "clp-session".into()]
 }
 
 /// Option (b): `claude.command` names a binary on the host by its absolute path; it is
@@ -351,7 +357,10 @@ mod tests {
         // Rootless Podman and Docker need none of it.
         let host = Host::fixture();
         for engine in ["podman", "docker"] {
-            let p = profile(&host, &[&format!("container.engine={engine}")]);
+            let p = profile(
+                &host,
+                &[&format!("container.engine={engine}"), "network.mode=open"],
+            );
             let plan = render_use(&p, &host, &[]).unwrap();
             assert!(!plan.argv.iter().any(|a| a.starts_with("--ulimit")));
             assert_eq!(plan.argv[1], "run");
@@ -361,16 +370,31 @@ mod tests {
         }
     }
 
-    /// Level C shares the host network; a profile that limits the network is refused
-    /// rather than run with the internet open.
+    /// A limited network at level C: Podman joins clp's namespace (rootless Podman with
+    /// its helper in Podman's user namespace, no `keep-id`); Docker, whose daemon cannot,
+    /// is refused rather than run with the network open.
     #[test]
-    fn a_limited_network_is_refused() {
-        let host = Host::fixture();
-        for mode in ["allowlist", "offline"] {
-            let p = profile(&host, &[&format!("network.mode={mode}")]);
-            let err = render_use(&p, &host, &[]).unwrap_err();
-            assert!(err.message.contains(mode), "{err}");
-            assert!(err.hints[0].contains("sandbox"));
+    fn a_limited_network_joins_the_helper_or_is_refused() {
+        for host in [Host::fixture(), root_host()] {
+            for mode in ["allowlist", "offline"] {
+                let p = profile(
+                    &host,
+                    &[&format!("network.mode={mode}"), "isolation.user=user"],
+                );
+                let plan = render_use(&p, &host, &[]).unwrap();
+                assert!(has(&plan.argv, "--network=ns:/proc/{helper-pid}/ns/net"));
+                assert!(!has(&plan.argv, "--userns=keep-id"));
+                let net = plan.network.as_ref().unwrap();
+                assert_eq!(net.helper_prefix.is_empty(), host.uid == 0, "{net:?}");
+
+                let p = profile(
+                    &host,
+                    &[&format!("network.mode={mode}"), "container.engine=docker"],
+                );
+                let err = render_use(&p, &host, &[]).unwrap_err();
+                assert!(err.message.contains(mode), "{err}");
+                assert!(err.hints[0].contains("podman"), "{:?}", err.hints);
+            }
         }
     }
 
@@ -410,18 +434,19 @@ mod tests {
             .iter()
             .position(|a| a == "localhost/clp-base:bookworm")
             .unwrap();
-        assert_eq!(plan.argv[image + 1], MOUNTED_CLAUDE);
+        // The entry script, then the command.
+        assert_eq!(plan.argv[image + 5], MOUNTED_CLAUDE);
         assert_eq!(plan.argv.last().unwrap(), "hi");
 
         // By name, Claude Code comes from the image.
-        let p = profile(&host, &[]);
+        let p = profile(&host, &["network.mode=open"]);
         let plan = render_use(&p, &host, &[]).unwrap();
         let image = plan
             .argv
             .iter()
             .position(|a| a == "localhost/clp-claude:2.1.330")
             .unwrap();
-        assert_eq!(plan.argv[image + 1], "claude");
+        assert_eq!(plan.argv[image + 5], "claude");
         assert!(!plan.argv.iter().any(|a| a.contains("/usr/bin/claude")));
     }
 

@@ -54,11 +54,13 @@ fn sandbox_as_root_runs_as_the_named_user() {
 fn container_renders_for_docker_and_podman() {
     let host = Host::fixture();
     for engine in ["docker", "podman"] {
-        let profile = crate::builtin(
-            "local-container",
-            &host,
-            &[&format!("container.engine={engine}")],
-        );
+        // Docker cannot join clp's network namespace: the docker render is `open`.
+        let mut sets = vec![format!("container.engine={engine}")];
+        if engine == "docker" {
+            sets.push("network.mode=open".into());
+        }
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let profile = crate::builtin("local-container", &host, &sets);
         let expected = if engine == "docker" {
             Engine::Docker
         } else {
@@ -117,8 +119,8 @@ fn secrets_never_appear_in_argv_or_files() {
                 assert!(plan
                     .argv
                     .iter()
-                    .any(|a| a.contains("cat /run/clp-secrets/ANTHROPIC_AUTH_TOKEN")));
-                assert!(plan.secret_dir.is_some());
+                    .any(|a| a.contains("cat /run/clp-session/secrets/ANTHROPIC_AUTH_TOKEN")));
+                assert!(plan.session_dir.is_some());
             }
             let env = plan.env.build(
                 &host.env,

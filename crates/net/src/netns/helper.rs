@@ -22,6 +22,8 @@ struct HelperArgs {
     parent_pid: i32,
     ports: Vec<u16>,
     keep_fds: Vec<i32>,
+    /// Empty with `--hold`: no command; the helper only holds the namespace (for a
+    /// container engine to join) until clp closes the control socket.
     argv: Vec<OsString>,
 }
 
@@ -32,6 +34,7 @@ impl HelperArgs {
         let mut parent_pid = None;
         let mut ports = Vec::new();
         let mut keep_fds = Vec::new();
+        let mut hold = false;
         let number = |flag: &str, value: Option<OsString>| {
             value
                 .and_then(|v| v.into_string().ok())
@@ -54,13 +57,18 @@ impl HelperArgs {
                     let v = number("--keep-fd", args.next())?;
                     keep_fds.push(v.parse::<i32>().map_err(|_| bad("bad `--keep-fd`"))?);
                 }
+                Some("--hold") => hold = true,
                 Some("--") => break,
                 _ => return Err(bad(&format!("unexpected argument {arg:?}"))),
             }
         }
         let argv: Vec<OsString> = args.collect();
-        if argv.is_empty() {
-            return Err(bad("no command after `--`"));
+        if argv.is_empty() != hold {
+            return Err(bad(if hold {
+                "a command after `--` with `--hold`"
+            } else {
+                "no command after `--`"
+            }));
         }
         Ok(HelperArgs {
             parent_pid: parent_pid.ok_or_else(|| bad("missing `--parent-pid`"))?,
@@ -116,7 +124,10 @@ fn run(control: &OwnedFd, args: impl IntoIterator<Item = OsString>) -> Result<i3
             source: e.into(),
         })
     })?;
-    if getppid().as_raw() != args.parent_pid {
+    // clp is the parent, or an ancestor a few launchers up (rootless Podman's
+    // `podman unshare` re-executes itself); either way it must still be there.
+    let ancestors = std::iter::successors(Some(getppid().as_raw()), |p| parent_of(*p)).take(4);
+    if !ancestors.into_iter().any(|p| p == args.parent_pid) {
         return Err(setup(Error::Helper("its parent has already exited".into())));
     }
     inherit::cloexec_all_but(&args.keep_fds).map_err(|e| {
@@ -149,13 +160,44 @@ fn run(control: &OwnedFd, args: impl IntoIterator<Item = OsString>) -> Result<i3
                 source: e,
             })
         })?;
+    let me = std::process::id();
+    if args.argv.is_empty() {
+        // Hold: the namespace lives as long as this process, which lives as long as clp
+        // keeps the control socket open (or until SIGTERM/SIGHUP).
+        let sent = wire::send(
+            control.as_fd(),
+            &format!("ready {me}"),
+            &wire::borrow_all(&listeners),
+        );
+        drop(listeners);
+        sent.map_err(|e| {
+            setup(Error::io(
+                "send the listeners over",
+                "the control socket",
+                e,
+            ))
+        })?;
+        std::thread::spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGTERM || signal == SIGHUP {
+                    std::process::exit(0);
+                }
+            }
+        });
+        serve_requests(control);
+        return Ok(0);
+    }
     let program = args.argv[0].to_string_lossy().into_owned();
     let mut child = Command::new(&args.argv[0])
         .args(&args.argv[1..])
         .spawn()
         .map_err(|e| (EXIT_SPAWN_FAILED, Error::io("run", &program, e)))?;
 
-    let sent = wire::send(control.as_fd(), "ready", &wire::borrow_all(&listeners));
+    let sent = wire::send(
+        control.as_fd(),
+        &format!("ready {me}"),
+        &wire::borrow_all(&listeners),
+    );
     drop(listeners);
     if let Err(e) = sent {
         let _ = child.kill();
@@ -235,6 +277,18 @@ fn enter_namespace() -> Result<(), Error> {
 fn bind(port: u16) -> Result<TcpListener, Error> {
     TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| Error::io("bind", format!("127.0.0.1:{port} inside the session"), e))
+}
+
+/// The parent of process `pid`, from `/proc`.
+fn parent_of(pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
 }
 
 /// Answers `bind PORT` until the parent closes its end.

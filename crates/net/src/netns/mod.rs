@@ -38,6 +38,8 @@ const CONTROL_FD: i32 = 3;
 /// How long the parent waits for an answer from the helper.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
+pub use clp_core::network::HELPER_PID;
+
 /// Exit code of a helper that could not set up the namespace or its listeners.
 pub const EXIT_SETUP_FAILED: i32 = 125;
 /// Exit code of a helper that could not start the sandbox command.
@@ -46,8 +48,11 @@ pub const EXIT_SPAWN_FAILED: i32 = 127;
 /// A started helper: its process, its control channel, and the listeners it bound.
 #[derive(Debug)]
 pub struct NetnsSession {
-    /// The helper process (the sandbox's parent).
+    /// The helper process (the sandbox's parent), or its launcher (`podman unshare`).
     pub helper: HelperProcess,
+    /// The helper's own process id (a launcher's child's, when there is one): its
+    /// `/proc/PID/ns/net` is the session's network namespace.
+    pub helper_pid: u32,
     /// Asks the helper for more listeners.
     pub control: HelperControl,
     /// One listener per requested port, in the order requested, each bound to
@@ -80,6 +85,25 @@ impl NetnsSession {
     /// this process, so that the helper inherits it, and must not be 0-3 (3 is the
     /// helper's control socket).
     pub fn spawn_keeping(
+        helper: Command,
+        ports: &[u16],
+        argv: &[OsString],
+        keep: &[RawFd],
+    ) -> Result<NetnsSession, Error> {
+        if argv.is_empty() {
+            return Err(Error::HelperArgs("no command to run".into()));
+        }
+        Self::start(helper, ports, argv, keep)
+    }
+
+    /// Starts the helper without a command: it makes the namespace, binds `ports` and
+    /// holds the namespace (at `/proc/{helper_pid}/ns/net`) until the session is dropped,
+    /// for a container engine started by clp to join.
+    pub fn hold(helper: Command, ports: &[u16]) -> Result<NetnsSession, Error> {
+        Self::start(helper, ports, &[], &[])
+    }
+
+    fn start(
         mut helper: Command,
         ports: &[u16],
         argv: &[OsString],
@@ -96,9 +120,6 @@ impl NetnsSession {
                 wire::MAX_FDS,
                 ports.len()
             )));
-        }
-        if argv.is_empty() {
-            return Err(Error::HelperArgs("no command to run".into()));
         }
         let (ours, theirs) = socketpair(
             AddressFamily::UNIX,
@@ -122,6 +143,9 @@ impl NetnsSession {
         }
         for fd in keep {
             helper.arg("--keep-fd").arg(fd.to_string());
+        }
+        if argv.is_empty() {
+            helper.arg("--hold");
         }
         helper.arg("--").args(argv);
         helper
@@ -155,7 +179,10 @@ impl NetnsSession {
         if let Some(why) = text.strip_prefix("err ") {
             return Err(Error::Helper(why.to_owned()));
         }
-        if text != "ready" || fds.len() != ports.len() {
+        let helper_pid = text
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse::<u32>().ok());
+        if helper_pid.is_none() || fds.len() != ports.len() {
             return Err(Error::Protocol(format!(
                 "expected `ready` with {} listeners, got `{text}` with {}",
                 ports.len(),
@@ -168,6 +195,7 @@ impl NetnsSession {
             .zip(fds.into_iter().map(TcpListener::from))
             .collect();
         Ok(NetnsSession {
+            helper_pid: helper_pid.unwrap_or_default(),
             helper: process,
             control: HelperControl {
                 sock: Arc::new(Mutex::new(ours)),
