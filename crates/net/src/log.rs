@@ -1,4 +1,4 @@
-//! The proxy's decision log: one JSON object per line, appended to a file that only
+//! The decision log of the HTTP proxy and the SOCKS server: one JSON object per line, appended to a file that only
 //! its owner can read.
 //!
 //! Each line is written with a single `write` on a file opened with `O_APPEND`, so
@@ -32,7 +32,7 @@ pub struct DecisionLog {
 pub struct Record {
     /// When, RFC 3339 in UTC.
     pub ts: String,
-    /// The request's method (`CONNECT`, `GET`, ...).
+    /// The request's method (`CONNECT`, `GET`, ...), or `SOCKS5` for a SOCKS `CONNECT`.
     pub method: String,
     /// The host as requested, normalised when it parsed.
     pub host: String,
@@ -57,7 +57,7 @@ pub struct Record {
 pub enum Decision {
     /// Let through (the connection itself may still have failed: see `error`).
     Allow,
-    /// Refused with `403 Forbidden`.
+    /// Refused: `403 Forbidden`, or SOCKS reply `0x02`.
     Deny,
 }
 
