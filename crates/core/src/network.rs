@@ -270,7 +270,7 @@ pub fn mode_name(mode: NetworkMode) -> &'static str {
 pub struct Record {
     /// When, RFC 3339 in UTC.
     pub ts: String,
-    /// The request's method (`CONNECT`, `GET`, ...).
+    /// The request's method (`CONNECT`, `GET`, ...), or `SOCKS5` for a SOCKS `CONNECT`.
     pub method: String,
     /// The host as requested, normalised when it parsed.
     pub host: String,
@@ -295,7 +295,7 @@ pub struct Record {
 pub enum Decision {
     /// Let through (the connection itself may still have failed: see `error`).
     Allow,
-    /// Refused with `403 Forbidden`.
+    /// Refused: `403 Forbidden`, or SOCKS reply `0x02`.
     Deny,
 }
 

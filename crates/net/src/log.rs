@@ -1,4 +1,4 @@
-//! The proxy's decision log: one JSON object per line, appended to a file that only
+//! The decision log of the HTTP proxy and the SOCKS server: one JSON object per line, appended to a file that only
 //! its owner can read.
 //!
 //! Each line is written with a single `write` on a file opened with `O_APPEND`, so

@@ -2,18 +2,9 @@
 //! requests, each checked against the allowlist, resolved with the rebinding check,
 //! logged, and refused with `403 Forbidden` and a one-line reason.
 //!
-//! The order of checks for a request naming `host:port`:
-//!
-//! 1. A [`Pinned`] destination (clp's backend) is allowed and connected to its fixed
-//!    address, without any other check.
-//! 2. An IP literal is allowed only when an allowlist entry names that address; it is
-//!    then connected to as written, without the address check (listing an address is
-//!    the decision; the check exists for names, whose answers can change).
-//! 3. A name must be on the [`Allowlist`]; then it is resolved. A test map entry is
-//!    connected to as mapped. System answers in the ranges [`crate::addr::refused`]
-//!    lists are dropped; the remaining addresses are tried in order, within
-//!    [`CONNECT_TIMEOUT`] in all. Only refused answers: "resolves
-//!    to a private address (10.0.0.5)"; no answer: "no address".
+//! The policy itself (pinned destinations, IP literals, names, the address check, the
+//! log) is the step this proxy shares with the SOCKS server, described in `dial.rs`;
+//! this module only speaks HTTP. [`ProxyConfig`] configures both.
 //!
 //! Anything that is neither `CONNECT` nor an absolute-form `http://` request is a `400
 //! Bad Request`. An allowed destination that cannot be reached is a `502 Bad Gateway`.
@@ -34,10 +25,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::addr::refused;
-use crate::log::{now_rfc3339, Decision, DecisionLog, Record};
+use crate::dial::{Dest, Failure};
+use crate::log::DecisionLog;
 use crate::policy::{Allowlist, Host};
-use crate::resolve::{Answer, Resolver};
+use crate::resolve::Resolver;
 use crate::serve::{spawn_server, Stop};
 use crate::{Error, ServerHandle, CONNECT_TIMEOUT};
 
@@ -47,9 +38,9 @@ type Body = BoxBody<Bytes, hyper::Error>;
 /// backend: `127.0.0.1:8080` asked of the proxy inside reaches the host's backend).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pinned {
-    host: Host,
-    port: u16,
-    target: SocketAddr,
+    pub(crate) host: Host,
+    pub(crate) port: u16,
+    pub(crate) target: SocketAddr,
 }
 
 impl Pinned {
@@ -61,7 +52,8 @@ impl Pinned {
     }
 }
 
-/// What the proxy lets through and where it writes its decisions.
+/// What the proxy (and the SOCKS server, [`crate::socks::serve_socks`]) lets through
+/// and where it writes its decisions.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     /// The `network.allow` entries.
@@ -121,152 +113,18 @@ async fn serve_connection(stream: TcpStream, config: Arc<ProxyConfig>, mut stop:
     }
 }
 
-/// The outcome of the policy for one `host:port`.
-enum Verdict {
-    Allow {
-        targets: Vec<SocketAddr>,
-        reason: &'static str,
-    },
-    /// The reason, and what the resolver said when it failed.
-    Deny(String, Option<String>),
-}
-
-/// Keeps the system resolver's acceptable answers, in order; refuses when none is.
-fn judge(addrs: Vec<SocketAddr>) -> Verdict {
-    let (ok, bad): (Vec<SocketAddr>, Vec<SocketAddr>) =
-        addrs.into_iter().partition(|a| refused(a.ip()).is_none());
-    if !ok.is_empty() {
-        return Verdict::Allow {
-            targets: ok,
-            reason: "in network.allow",
-        };
-    }
-    match bad.first().and_then(|a| Some((a.ip(), refused(a.ip())?))) {
-        Some((ip, class)) => Verdict::Deny(format!("resolves to {class} ({ip})"), None),
-        None => Verdict::Deny("no address".into(), None),
-    }
-}
-
-/// A request's destination, as the log and the refusal name it.
-struct Dest {
-    method: Method,
-    host: String,
-    port: u16,
-}
-
-impl ProxyConfig {
-    async fn decide(&self, host: &Host, port: u16) -> Verdict {
-        if let Some(p) = self
-            .pinned
-            .iter()
-            .find(|p| p.host == *host && p.port == port)
-        {
-            return Verdict::Allow {
-                targets: vec![p.target],
-                reason: "pinned",
-            };
-        }
-        if !self.allow.allows(host, port) {
-            let reason = match host {
-                Host::Ip(_) => "IP literal not in network.allow",
-                Host::Name(_) => "not in network.allow",
-            };
-            return Verdict::Deny(reason.into(), None);
-        }
-        let name = match host {
-            Host::Ip(ip) => {
-                return Verdict::Allow {
-                    targets: vec![SocketAddr::new(*ip, port)],
-                    reason: "IP literal in network.allow",
-                }
-            }
-            Host::Name(name) => name,
-        };
-        let answer =
-            match tokio::time::timeout(self.connect_timeout, self.resolver.resolve(name, port))
-                .await
-            {
-                Ok(a) => a,
-                Err(_) => {
-                    return Verdict::Deny("no address".into(), Some("resolution timed out".into()))
-                }
-            };
-        match answer {
-            Answer::Mapped(addr) => Verdict::Allow {
-                targets: vec![addr],
-                reason: "in network.allow (test host map)",
-            },
-            Answer::Failed(e) => Verdict::Deny("no address".into(), Some(e.to_string())),
-            Answer::Found(addrs) => judge(addrs),
-        }
-    }
-
-    fn log(
-        &self,
-        dest: &Dest,
-        decision: Decision,
-        reason: &str,
-        addr: Option<SocketAddr>,
-        error: Option<String>,
-    ) {
-        if let Some(log) = &self.log {
-            let _ = log.append(&Record {
-                ts: now_rfc3339(),
-                method: dest.method.to_string(),
-                host: dest.host.clone(),
-                port: dest.port,
-                decision,
-                reason: reason.to_owned(),
-                addr: addr.map(|a| a.to_string()),
-                error,
-            });
-        }
-    }
-
-    /// Runs the policy and connects: the open connection, or the response to send.
-    async fn open(&self, dest: &mut Dest) -> Result<TcpStream, Response<Body>> {
-        let host = match Host::parse(&dest.host) {
-            Ok(h) => h,
-            Err(why) => {
-                let reason = format!("invalid host name ({why})");
-                self.log(dest, Decision::Deny, &reason, None, None);
-                return Err(refusal(dest, &reason));
-            }
-        };
-        dest.host = host.to_string();
-        let (targets, why) = match self.decide(&host, dest.port).await {
-            Verdict::Deny(reason, error) => {
-                self.log(dest, Decision::Deny, &reason, None, error);
-                return Err(refusal(dest, &reason));
-            }
-            Verdict::Allow { targets, reason } => (targets, reason),
-        };
-        let deadline = tokio::time::Instant::now() + self.connect_timeout;
-        let mut last = None;
-        for target in &targets {
-            match tokio::time::timeout_at(deadline, TcpStream::connect(target)).await {
-                Ok(Ok(stream)) => {
-                    let _ = stream.set_nodelay(true);
-                    self.log(dest, Decision::Allow, why, Some(*target), None);
-                    return Ok(stream);
-                }
-                Ok(Err(e)) => last = Some((*target, format!("connect: {e}"))),
-                Err(_) => {
-                    last = Some((*target, "connect: timed out".to_owned()));
-                    break;
-                }
-            }
-        }
-        let (target, error) = match last {
-            Some((target, error)) => (Some(target), error),
-            None => (None, "no address to connect to".to_owned()),
-        };
-        self.log(dest, Decision::Allow, why, target, Some(error.clone()));
-        Err(text(
+/// Runs the shared policy step; a failure becomes the response to send.
+async fn open(config: &ProxyConfig, dest: &mut Dest) -> Result<TcpStream, Response<Body>> {
+    config.open(dest).await.map_err(|failure| match failure {
+        Failure::Denied(reason) => text(
+            StatusCode::FORBIDDEN,
+            format!("clp: {}:{} refused: {reason}\n", dest.host, dest.port),
+        ),
+        Failure::Unreachable { error, .. } => text(
             StatusCode::BAD_GATEWAY,
             format!("clp: {}:{} unreachable: {error}\n", dest.host, dest.port),
-        ))
-    }
+        ),
+    })
 }
 
 async fn handle(
@@ -292,11 +150,11 @@ async fn connect(req: Request<Incoming>, config: &ProxyConfig, mut stop: Stop) -
         return text(StatusCode::BAD_REQUEST, "clp: CONNECT needs host:port\n");
     };
     let mut dest = Dest {
-        method: Method::CONNECT,
+        method: Method::CONNECT.to_string(),
         host,
         port,
     };
-    let mut upstream = match config.open(&mut dest).await {
+    let mut upstream = match open(config, &mut dest).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -346,11 +204,11 @@ async fn forward(req: Request<Incoming>, config: &ProxyConfig, mut stop: Stop) -
     };
     let port = authority.port_u16().unwrap_or(80);
     let mut dest = Dest {
-        method: req.method().clone(),
+        method: req.method().to_string(),
         host: authority.host().to_owned(),
         port,
     };
-    let upstream = match config.open(&mut dest).await {
+    let upstream = match open(config, &mut dest).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -424,14 +282,6 @@ fn bad_gateway(dest: &Dest, e: &hyper::Error) -> Response<Body> {
     )
 }
 
-/// The `403 Forbidden` for a refused destination.
-fn refusal(dest: &Dest, reason: &str) -> Response<Body> {
-    text(
-        StatusCode::FORBIDDEN,
-        format!("clp: {}:{} refused: {reason}\n", dest.host, dest.port),
-    )
-}
-
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(
         Full::new(body.into())
@@ -450,49 +300,4 @@ fn empty() -> Body {
     http_body_util::Empty::new()
         .map_err(|never| match never {})
         .boxed()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
-        list.iter()
-            .map(|a| a.parse().unwrap_or_else(|e| panic!("{a}: {e}")))
-            .collect()
-    }
-
-    fn denial(v: Verdict) -> String {
-        match v {
-            Verdict::Deny(reason, _) => reason,
-            Verdict::Allow { targets, .. } => panic!("allowed: {targets:?}"),
-        }
-    }
-
-    #[test]
-    fn resolved_addresses_are_judged() {
-        assert_eq!(
-            denial(judge(addrs(&["10.0.0.5:443"]))),
-            "resolves to a private address (10.0.0.5)"
-        );
-        assert_eq!(
-            denial(judge(addrs(&[
-                "[::ffff:169.254.169.254]:80",
-                "127.0.0.1:80"
-            ]))),
-            "resolves to a link-local address (::ffff:169.254.169.254)"
-        );
-        assert_eq!(denial(judge(Vec::new())), "no address");
-        match judge(addrs(&[
-            "10.0.0.5:443",
-            "[2606:4700::1]:443",
-            "8.8.8.8:443",
-        ])) {
-            Verdict::Allow { targets, reason } => {
-                assert_eq!(targets, addrs(&["[2606:4700::1]:443", "8.8.8.8:443"]));
-                assert_eq!(reason, "in network.allow");
-            }
-            Verdict::Deny(r, _) => panic!("denied: {r}"),
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! The accept loop the relays and the proxy share, and the handle that stops it.
+//! The accept loop the relays and the proxies share, and the handle that stops it.
 
 use std::future::Future;
 use std::io;

@@ -31,6 +31,7 @@ use crate::policy::Allowlist;
 use crate::proxy::{serve_proxy, Pinned, ProxyConfig};
 use crate::relay::serve_relay;
 use crate::resolve::{parse_test_hosts, Resolver};
+use crate::socks::serve_socks;
 use crate::{Error, ServerHandle};
 
 /// How often the IDE lock dir is looked at for an IDE started during the session.
@@ -276,7 +277,7 @@ pub fn run_container_filtered(
 /// The ports the helper binds at start: the relays', then the proxies'.
 fn ports(plan: &NetworkPlan) -> Vec<u16> {
     let mut ports: Vec<u16> = plan.relays.iter().map(|r| r.port).collect();
-    ports.push(plan.proxy_port);
+    ports.extend([plan.proxy_port, plan.socks_port]);
     ports
 }
 
@@ -299,6 +300,8 @@ fn serve(
         for (port, listener) in listeners {
             if port == plan.proxy_port {
                 servers.push(serve_proxy(listener, config.clone())?);
+            } else if port == plan.socks_port {
+                servers.push(serve_socks(listener, config.clone())?);
             } else if let Some(r) = plan.relays.iter().find(|r| r.port == port) {
                 servers.push(serve_relay(listener, r.target)?);
                 relayed.insert(port);

@@ -1,12 +1,13 @@
 //! A stand-in for clp in clp-net's tests: `clp-net-helper helper ...` plays clp's
 //! re-executed helper, `clp-net-helper parent [OPTIONS] -- CMD...` plays clp itself
-//! (spawns the helper, serves relays and the proxy, waits, exits with the code).
+//! (spawns the helper, serves relays and the proxies, waits, exits with the code).
 //!
 //! Parent options:
 //! `--relay PORT=HOST:PORT` relay an inside port to a host address;
 //! `--late PORT=HOST:PORT` the same, asked of the helper after the command started;
-//! `--proxy PORT` serve the proxy on an inside port; `--allow ENTRY`, `--pin
-//! HOST:PORT=ADDR`, `--test-hosts MAP`, `--log PATH` configure it;
+//! `--proxy PORT` serve the HTTP proxy on an inside port; `--socks PORT` serve the
+//! SOCKS5 server on one; `--allow ENTRY`, `--pin HOST:PORT=ADDR`, `--test-hosts MAP`,
+//! `--log PATH` configure both;
 //! `--pid-file PATH` write the helper's pid there once it is ready;
 //! `--timing` print the setup time (spawn to listeners received) to stderr.
 
@@ -21,6 +22,7 @@ use clp_net::policy::Allowlist;
 use clp_net::proxy::{serve_proxy, Pinned, ProxyConfig};
 use clp_net::relay::serve_relay;
 use clp_net::resolve::{parse_test_hosts, Resolver};
+use clp_net::socks::serve_socks;
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
@@ -49,6 +51,7 @@ struct Opts {
     relays: Vec<(u16, SocketAddr)>,
     late: Vec<(u16, SocketAddr)>,
     proxy: Option<u16>,
+    socks: Option<u16>,
     allow: Vec<String>,
     pins: Vec<(String, u16, SocketAddr)>,
     test_hosts: Option<String>,
@@ -86,6 +89,7 @@ fn parse(args: Vec<OsString>) -> Result<Opts> {
             "--relay" => o.relays.push(port_to_addr(&v)?),
             "--late" => o.late.push(port_to_addr(&v)?),
             "--proxy" => o.proxy = Some(v.parse()?),
+            "--socks" => o.socks = Some(v.parse()?),
             "--allow" => o.allow.push(v),
             "--pin" => {
                 let (hp, addr) = v.split_once('=').ok_or("expected HOST:PORT=ADDR")?;
@@ -117,6 +121,7 @@ fn parent(args: Vec<OsString>) -> Result<i32> {
 
     let mut ports: Vec<u16> = o.relays.iter().map(|r| r.0).collect();
     ports.extend(o.proxy);
+    ports.extend(o.socks);
     let mut helper = Command::new(std::env::current_exe()?);
     helper.arg("helper");
     let start = Instant::now();
@@ -130,7 +135,8 @@ fn parent(args: Vec<OsString>) -> Result<i32> {
         let (_, l) = listeners.next().ok_or("missing listener")?;
         relays.push((l, *target));
     }
-    let proxy = listeners.next().map(|(_, l)| l);
+    let proxy = o.proxy.and_then(|_| listeners.next()).map(|(_, l)| l);
+    let socks = o.socks.and_then(|_| listeners.next()).map(|(_, l)| l);
     let late = o.late.clone();
     let control = session.control.clone();
 
@@ -153,6 +159,9 @@ fn parent(args: Vec<OsString>) -> Result<i32> {
             let started = || -> std::result::Result<(), clp_net::Error> {
                 for (l, t) in relays {
                     handles.push(serve_relay(l, t)?);
+                }
+                if let Some(l) = socks {
+                    handles.push(serve_socks(l, config.clone())?);
                 }
                 if let Some(l) = proxy {
                     handles.push(serve_proxy(l, config)?);

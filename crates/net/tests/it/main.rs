@@ -1,6 +1,8 @@
-//! clp-net's integration tests, one binary: the proxy on loopback with local servers
-//! standing in for the internet, and the namespace helper with real bubblewrap.
+//! clp-net's integration tests, one binary: the HTTP and SOCKS proxies on loopback
+//! with local servers standing in for the internet, and the namespace helper with real
+//! bubblewrap.
 
 mod netns;
 mod proxy;
+mod socks;
 mod support;

@@ -2,7 +2,7 @@
 //! two-layer root sandbox) and as the unprivileged user `clptest`.
 //!
 //! `clp-net-helper parent` plays clp: it spawns itself as the helper, serves the relays
-//! and the proxy, and exits with the sandbox's code. Each test skips with a `SKIPPED:`
+//! and the proxies (HTTP and SOCKS5), and exits with the sandbox's code. Each test skips with a `SKIPPED:`
 //! line when the machine cannot run it, and fails instead under `CLP_REQUIRE_ALL=1`.
 
 use std::io::{Read, Write};
@@ -239,6 +239,7 @@ fn wait_for(count: &AtomicUsize, at_least: usize) -> bool {
 
 const RELAY_PORT: u16 = 8080;
 const PROXY_PORT: u16 = 3128;
+const SOCKS_PORT: u16 = 1080;
 /// Below the ephemeral range (32768-60999): the inside loop that waits for it could
 /// otherwise, once in many runs, be given 45000 as its own source port and connect to
 /// itself (TCP simultaneous open), which then holds the port the late bind needs.
@@ -294,6 +295,21 @@ echo "ifaces:$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ' ')
 echo "proxy-get:$(curl -sS --max-time 5 -x http://127.0.0.1:{PROXY_PORT} http://allowed.test/inside)"
 echo "proxy-connect:$(curl -sS --max-time 5 -p -x http://127.0.0.1:{PROXY_PORT} http://allowed.test:443/tunnel)"
 echo "proxy-blocked:$(curl -sS --max-time 5 -x http://127.0.0.1:{PROXY_PORT} http://blocked.test/)"
+echo "socks-get:$(curl -sS --max-time 5 --socks5-hostname 127.0.0.1:{SOCKS_PORT} http://allowed.test/socks)"
+curl -sS --max-time 5 --socks5-hostname 127.0.0.1:{SOCKS_PORT} http://blocked.test/ 2>/dev/null; echo "socks-blocked:$?"
+# Claude Code's own Bash sandbox: a nested bubblewrap without network, whose
+# ALL_PROXY=socks5h://localhost:PORT is bridged over a Unix socket to the SOCKS port.
+socat UNIX-LISTEN:/tmp/socks.sock,fork TCP:127.0.0.1:{SOCKS_PORT} & bridge=$!
+for i in $(seq 1 100); do [ -S /tmp/socks.sock ] && break; sleep 0.05; done
+echo "socks-nested:$(bwrap --unshare-all --ro-bind / / --bind /tmp /tmp --dev /dev --proc /proc bash -c '
+  socat TCP-LISTEN:{SOCKS_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:/tmp/socks.sock & inner=$!
+  # Wait for the listener (state 0A) without connecting to it.
+  for i in $(seq 1 100); do grep -q ":$(printf %04X {SOCKS_PORT}) 00000000:0000 0A" /proc/net/tcp && break; sleep 0.05; done
+  ALL_PROXY=socks5h://localhost:{SOCKS_PORT} curl -sS --max-time 5 http://allowed.test/nested
+  # bubblewrap waits for every process inside, not only this one.
+  kill $inner
+' 2>&1)"
+kill $bridge
 echo "routes:$(tail -n +2 /proc/net/route | wc -l)"
 if bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc true; then echo nested:ok; else echo nested:failed; fi
 echo "whoami:$(id -u):$(id -g)"
@@ -310,6 +326,8 @@ exit 42
         format!("{RELAY_PORT}={backend}"),
         "--proxy".into(),
         PROXY_PORT.to_string(),
+        "--socks".into(),
+        SOCKS_PORT.to_string(),
         "--late".into(),
         format!("{LATE_PORT}={late}"),
         "--allow".into(),
@@ -376,6 +394,16 @@ exit 42
         has("proxy-blocked:clp: blocked.test:80 refused: not in network.allow"),
         "{report}"
     );
+    assert!(
+        has("socks-get:allowed GET /socks HTTP/1.1 host=allowed.test"),
+        "the SOCKS server reaches an allowed host\n{report}"
+    );
+    // 97: curl's "the proxy refused" (reply 0x02).
+    assert!(has("socks-blocked:97"), "{report}");
+    assert!(
+        has("socks-nested:allowed GET /nested HTTP/1.1 host=allowed.test"),
+        "a nested sandbox reaches it through a bridged ALL_PROXY=socks5h://\n{report}"
+    );
     assert!(has("routes:0"), "no route out of the namespace\n{report}");
     assert_eq!(blocked.connection_count(), 0, "{report}");
     assert!(
@@ -395,16 +423,22 @@ exit 42
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
-    let decisions: Vec<(String, String)> = lines
+    let decisions: Vec<String> = lines
         .iter()
-        .map(|l| (l["host"].to_string(), l["decision"].to_string()))
+        .map(|l| {
+            let f = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
+            format!("{} {} {}", f("method"), f("host"), f("decision"))
+        })
         .collect();
     assert_eq!(
         decisions,
         [
-            ("\"allowed.test\"".into(), "\"allow\"".into()),
-            ("\"allowed.test\"".into(), "\"allow\"".into()),
-            ("\"blocked.test\"".into(), "\"deny\"".into()),
+            "GET allowed.test allow",
+            "CONNECT allowed.test allow",
+            "GET blocked.test deny",
+            "SOCKS5 allowed.test allow",
+            "SOCKS5 blocked.test deny",
+            "SOCKS5 allowed.test allow",
         ],
         "{report}"
     );

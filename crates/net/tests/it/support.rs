@@ -1,17 +1,18 @@
-//! Fixtures: stand-in origin servers, a proxy on a background runtime, and a tiny
-//! HTTP/1.1 response reader for raw sockets.
+//! Fixtures: stand-in origin servers, a proxy (HTTP or SOCKS) on a background runtime
+//! whose panics are counted, and a tiny HTTP/1.1 response reader for raw sockets.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use clp_net::log::DecisionLog;
 use clp_net::policy::Allowlist;
 use clp_net::proxy::{serve_proxy, Pinned, ProxyConfig};
 use clp_net::resolve::Resolver;
+use clp_net::socks::serve_socks;
 use clp_net::ServerHandle;
 
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,21 +116,71 @@ pub fn read_reply(stream: &mut TcpStream, connect: bool) -> Reply {
     }
 }
 
+/// The names of the threads that panicked, for the servers' runtimes to be checked.
+static PANICKED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Numbers the servers' runtimes, so that each counts its own panics.
+static RUNTIMES: AtomicUsize = AtomicUsize::new(0);
+const RUNTIME_PREFIX: &str = "clp-test-server-";
+
+/// Records the panics of server threads (a panicking connection task does not stop
+/// the server, so a test would not otherwise see it), then reports as usual.
+fn count_server_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            if let Some(name) = thread.name().filter(|n| n.starts_with(RUNTIME_PREFIX)) {
+                PANICKED
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(name.to_owned());
+            }
+            previous(info);
+        }));
+    });
+}
+
 /// A proxy served on 127.0.0.1 by a background runtime, logging to a temp dir.
 pub struct Proxy {
     pub addr: SocketAddr,
     pub log: PathBuf,
     handle: Option<ServerHandle>,
     runtime: tokio::runtime::Runtime,
+    thread_name: String,
     _dir: tempfile::TempDir,
 }
 
+/// Starts a server on a listener with a configuration (`serve_proxy`, `serve_socks`...).
+pub type Serve = dyn FnOnce(TcpListener, ProxyConfig) -> Result<ServerHandle, clp_net::Error>;
+
 impl Proxy {
+    /// The HTTP proxy.
     pub fn start(
         allow: &[&str],
         hosts: &[(&str, SocketAddr)],
         pins: &[(&str, u16, SocketAddr)],
     ) -> Proxy {
+        Proxy::launch(allow, hosts, pins, Box::new(serve_proxy))
+    }
+
+    /// The SOCKS5 server.
+    pub fn socks(
+        allow: &[&str],
+        hosts: &[(&str, SocketAddr)],
+        pins: &[(&str, u16, SocketAddr)],
+    ) -> Proxy {
+        Proxy::launch(allow, hosts, pins, Box::new(serve_socks))
+    }
+
+    /// A server started by `serve` with the configuration built from the lists.
+    pub fn launch(
+        allow: &[&str],
+        hosts: &[(&str, SocketAddr)],
+        pins: &[(&str, u16, SocketAddr)],
+        serve: Box<Serve>,
+    ) -> Proxy {
+        count_server_panics();
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("proxy.jsonl");
         let mut config = ProxyConfig::new(Allowlist::parse(allow).expect("allowlist"));
@@ -138,22 +189,38 @@ impl Proxy {
         for (h, p, a) in pins {
             config.pinned.push(Pinned::new(h, *p, *a).expect("pin"));
         }
+        let thread_name = format!(
+            "{RUNTIME_PREFIX}{}",
+            RUNTIMES.fetch_add(1, Ordering::SeqCst)
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name(thread_name.clone())
             .enable_all()
             .build()
             .expect("runtime");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let handle = runtime
-            .block_on(async { serve_proxy(listener, config) })
+            .block_on(async { serve(listener, config) })
             .expect("serve the proxy");
         Proxy {
             addr: handle.local_addr(),
             log,
             handle: Some(handle),
             runtime,
+            thread_name,
             _dir: dir,
         }
+    }
+
+    /// How many of this server's threads have panicked.
+    pub fn panics(&self) -> usize {
+        PANICKED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|n| **n == self.thread_name)
+            .count()
     }
 
     pub fn dial(&self) -> TcpStream {
