@@ -181,24 +181,29 @@ pub fn container_box_at(
         ),
     );
     if mode == As::User {
-        // Rootless images live in the user's real storage, not under this HOME.
-        let storage = user_storage(&b.user).unwrap();
-        let conf = b.write(
-            ".config/containers/storage.conf",
-            &format!(
-                "[storage]\ndriver = \"{}\"\ngraphroot = \"{}\"\n",
-                storage.driver, storage.graphroot
-            ),
-        );
-        for p in [
-            conf.parent().unwrap().parent().unwrap(),
-            conf.parent().unwrap(),
-            &conf,
-        ] {
-            std::os::unix::fs::chown(p, Some(b.user.uid), Some(b.user.gid)).unwrap();
-        }
+        storage_conf(&b);
     }
     b
+}
+
+/// Rootless images live in the user's real storage, not under the box's HOME: a
+/// `storage.conf` there points back at it.
+pub fn storage_conf(b: &Box) {
+    let storage = user_storage(&b.user).unwrap();
+    let conf = b.write(
+        ".config/containers/storage.conf",
+        &format!(
+            "[storage]\ndriver = \"{}\"\ngraphroot = \"{}\"\n",
+            storage.driver, storage.graphroot
+        ),
+    );
+    for p in [
+        conf.parent().unwrap().parent().unwrap(),
+        conf.parent().unwrap(),
+        &conf,
+    ] {
+        std::os::unix::fs::chown(p, Some(b.user.uid), Some(b.user.gid)).unwrap();
+    }
 }
 
 /// Files on the host the container must not see (beside the home, in `/tmp`), and a

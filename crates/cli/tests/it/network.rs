@@ -413,3 +413,99 @@ fn exit_codes_and_sigterm_pass_through_a_filtered_session_as_root() {
 fn exit_codes_and_sigterm_pass_through_a_filtered_session_as_user() {
     exit_and_signals(As::User);
 }
+
+/// Level C with Podman in allowlist mode: the container joins clp's namespace. The image
+/// has bash but no curl: the checks speak HTTP over `/dev/tcp`.
+fn container_allowlist(mode: As) {
+    let Some(user) = crate::container::ready(mode, "localhost/clp-claude:2.1.330") else {
+        return;
+    };
+    let world = World::new();
+    let backend = Backend::start(Config::default()).unwrap();
+    let mut b = crate::container::container_box_at(
+        mode,
+        user,
+        backend,
+        &format!("http://127.0.0.1:{}", 0),
+        false,
+        "[network]\nmode = \"allowlist\"\nallow = [\"allowed.test\"]\n",
+    );
+    // The box's own backend, by its real port.
+    let url = b.backend.url();
+    b.profile(
+        "box",
+        &format!(
+            "extends = \"local-container\"\n[backend]\nurl = \"{url}\"\n[workspace]\n\
+             path = \"~/project\"\n[network]\nmode = \"allowlist\"\nallow = [\"allowed.test\"]\n"
+        ),
+    );
+    b.extra_env
+        .push(("CLP_TEST_PROXY_HOSTS".into(), world.hosts()));
+    if mode == As::User {
+        crate::container::storage_conf(&b);
+    }
+    let backend = b.backend.port();
+    let other = world.other.port();
+    let udp = world.udp_port();
+    let script = format!(
+        r#"
+get() {{ exec 3<>/dev/tcp/127.0.0.1/$1 || return 1; printf "GET $2 HTTP/1.0\r\nHost: x\r\n\r\n" >&3; head -1 <&3; }}
+t() {{ n=$1; want=$2; shift 2; got=$(timeout 5 bash -c "$*" 2>/dev/null | tr -d '\r'); case "$got" in *"$want"*) echo "PASS $n";; *) echo "FAIL $n: $got";; esac; }}
+declare -f get > /tmp/get.sh
+t backend 200 ". /tmp/get.sh; get {backend} /health"
+t allowed 200 ". /tmp/get.sh; get $PORT http://allowed.test/health"
+t blocked 403 ". /tmp/get.sh; get $PORT http://blocked.test/health"
+t other-loopback refused "exec 3<>/dev/tcp/127.0.0.1/{other} && echo connected || echo refused"
+t direct-ip failed "exec 3<>/dev/tcp/192.0.2.1/80 && echo connected || echo failed"
+bash -c 'echo hi > /dev/udp/127.0.0.1/{udp}' 2>/dev/null
+echo done
+"#
+    )
+    .replace("$PORT", &clp_core::network::PROXY_PORT.to_string());
+    let out = b
+        .clp(&["run", "box", "--", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("done"), "{mode:?}: {stdout}\n{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("PASS")).count(),
+        5,
+        "{mode:?}:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        !world.udp_got_something(),
+        "{mode:?}: UDP reached the host's loopback"
+    );
+    // The control: the host's network (`open`) reaches the other loopback service.
+    b.profile(
+        "box",
+        &format!(
+            "extends = \"local-container\"\n[backend]\nurl = \"{url}\"\n[workspace]\n\
+             path = \"~/project\"\n[network]\nmode = \"open\"\n"
+        ),
+    );
+    let out = b
+        .clp(&["run", "box", "--", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("FAIL other-loopback: connected"),
+        "{mode:?}: control:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        world.udp_got_something(),
+        "{mode:?}: control UDP did not arrive"
+    );
+}
+
+#[test]
+fn container_allowlist_with_podman_as_root() {
+    container_allowlist(As::Root);
+}
+
+#[test]
+fn container_allowlist_with_podman_as_user() {
+    container_allowlist(As::User);
+}
