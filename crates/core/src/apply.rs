@@ -71,15 +71,6 @@ pub fn apply(plan: &LaunchPlan) -> Result<(), Error> {
         }
         .map_err(fs)?;
     }
-    for l in &plan.links {
-        let (anchor, rel) = split(&l.link)?;
-        let (dir, name) = anchor.parent_of(&rel).map_err(fs)?;
-        let _as_user = AsUser::new(owner);
-        match nix::unistd::symlinkat(&l.target, dir.fd(), name) {
-            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-            Err(e) => return Err(Error::io("cannot link", &l.link, e.into())),
-        }
-    }
     Ok(())
 }
 
@@ -87,38 +78,26 @@ pub fn apply(plan: &LaunchPlan) -> Result<(), Error> {
 /// descriptors it names, kept open until the child is started.
 #[derive(Debug)]
 pub struct Opened {
-    /// The argv with each `<fd:...>` token replaced by its descriptor's number and
-    /// `<session>` by clp's process id.
+    /// The argv with each `<fd:...>` token replaced by its descriptor's number.
     pub argv: Vec<String>,
     /// The descriptors, inheritable by the child.
     pub fds: Vec<OwnedFd>,
-    /// Level C: this session's dir (its lock, and the secrets as files).
-    pub session_dir: Option<PathBuf>,
 }
 
-/// Readies a boundary plan (levels B and C): nothing inherited crosses into it, every
-/// mount source is opened (B) or checked (C) without following a symbolic link, and the
-/// session's own names are filled in.
+/// Readies a boundary plan (levels B and C, already [`LaunchPlan::for_session`], its
+/// session dir made): nothing inherited crosses into it, and every mount source is
+/// opened (B) or checked (C) without following a symbolic link.
 pub fn prepare(plan: &LaunchPlan) -> Result<Opened, Error> {
     close_inherited()?;
-    let session = std::process::id().to_string();
-    let fill = |s: &str| s.replace(crate::level::container::SESSION, &session);
-    let mut opened = if plan.level == crate::model::Level::Container {
+    if plan.level == crate::model::Level::Container {
         check_mounts(plan)?;
-        Opened {
+        Ok(Opened {
             argv: plan.argv.clone(),
             fds: Vec::new(),
-            session_dir: None,
-        }
+        })
     } else {
-        open_mounts(plan)?
-    };
-    opened.argv = opened.argv.iter().map(|a| fill(a)).collect();
-    opened.session_dir = plan
-        .session_dir
-        .as_ref()
-        .map(|d| PathBuf::from(fill(&d.display().to_string())));
-    Ok(opened)
+        open_mounts(plan)
+    }
 }
 
 /// Opens every mount source the plan's argv names by descriptor (level B), never
@@ -161,11 +140,7 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
         fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()))
             .map_err(|e| Error::new(ErrorKind::Os, "cannot pass a descriptor").caused_by(e))?;
     }
-    Ok(Opened {
-        argv,
-        fds,
-        session_dir: None,
-    })
+    Ok(Opened { argv, fds })
 }
 
 /// The first descriptor number a passed descriptor gets: the low ones are the child's
@@ -183,8 +158,7 @@ fn high(fd: OwnedFd) -> Result<OwnedFd, Error> {
 /// engine then resolves them by path (a container engine takes no descriptors).
 pub fn check_mounts(plan: &LaunchPlan) -> Result<(), Error> {
     if let Some(boundary) = &plan.boundary {
-        // The session dir is made at launch, after this check, in clp's runtime dir.
-        for m in boundary.mounts.iter().filter(|m| m.why != Why::Session) {
+        for m in &boundary.mounts {
             open_source(m, boundary.user.uid)?;
         }
     }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::plan::{Boundary, Mount, MountKind, SessionUser, StatePaths, Why};
+use crate::plan::{Boundary, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
 use crate::profile::Profile;
 
 /// Who the session runs as. As root: `isolation.user`, else the workspace's owner; never
@@ -73,7 +73,6 @@ pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
         .cloned()
         .collect();
     paths.push(host.home.join(".claude.json"));
-    paths.push(host.main_claude_dir().join("ide"));
     paths.extend(protected(profile, host).into_iter().map(|p| ws.join(p)));
     let lists = protect_git(profile)
         .then(|| ws.join(".git/modules"))
@@ -148,16 +147,16 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
     let is_file = |p: &Path| host.files.contains(p);
     let list = protected(profile, host);
     protections(&list, ws, &exists, &is_file, &mut mounts, &mut watch);
-    let ide = host.main_claude_dir().join("ide");
-    if !profile.isolation.main_config && exists(&ide) {
-        mounts.push(Mount::new(
-            &ide,
-            &home,
-            &config.join("ide"),
-            false,
-            Why::IdeLocks,
-        ));
-    }
+    // The IDE lock files: the session's own view (see `session`), where Claude Code
+    // looks; the main install's directory itself is never mounted.
+    let session = host.runtime_dir.join(&profile.name).join(SESSION);
+    mounts.push(Mount::new(
+        &session.join("ide"),
+        &host.runtime_dir,
+        &config.join("ide"),
+        false,
+        Why::IdeLocks,
+    ));
     if settings {
         mounts.push(
             Mount::new(
@@ -176,6 +175,7 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
         workspace: ws.clone(),
         mounts,
         watch,
+        session,
     })
 }
 
@@ -228,4 +228,32 @@ fn protections(
         let path = ws.join(&p);
         mounts.push(Mount::new(&path, ws, &path, false, Why::Protected).kind(MountKind::Any));
     }
+}
+
+/// Where mounting makes something on the host: a mount whose target lies inside an
+/// earlier writable mount of another directory (the profile's home at `$HOME`, the
+/// config dir) gets its mount point made in that directory, by bubblewrap or the
+/// container engine, as an empty file or directory that stays after the session. Each is
+/// given as the outer mount's source and the path below it, parents before children.
+pub fn mount_points(boundary: &Boundary) -> Vec<(PathBuf, PathBuf)> {
+    let mut out = Vec::new();
+    for (i, m) in boundary.mounts.iter().enumerate() {
+        let outer = boundary.mounts[..i]
+            .iter()
+            .rev()
+            .find(|o| o.writable && o.dest != m.dest && m.dest.starts_with(&o.dest));
+        let Some(outer) = outer else { continue };
+        let Ok(rel) = m.dest.strip_prefix(&outer.dest) else {
+            continue;
+        };
+        let mut prefix = PathBuf::new();
+        for c in rel.components() {
+            prefix.push(c);
+            let point = (outer.source.clone(), prefix.clone());
+            if !out.contains(&point) {
+                out.push(point);
+            }
+        }
+    }
+    out
 }

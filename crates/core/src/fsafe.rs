@@ -288,15 +288,71 @@ impl Dir {
 
     /// The contents of the regular file `name` in this directory, if it is one.
     fn read(&self, name: &OsStr) -> Option<(Vec<u8>, u32)> {
+        self.read_capped(name, usize::MAX)
+    }
+
+    /// The contents of the regular file `name` in this directory, if it is one of at
+    /// most `max` bytes; never through a link, never blocking on a FIFO.
+    pub fn read_file(&self, name: &OsStr, max: usize) -> Option<Vec<u8>> {
+        self.read_capped(name, max).map(|(contents, _)| contents)
+    }
+
+    fn read_capped(&self, name: &OsStr, max: usize) -> Option<(Vec<u8>, u32)> {
         // Non-blocking, so that a FIFO planted at `name` cannot hang clp.
         let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
         let fd = openat2(&self.fd, name, how(flags)).ok()?;
         let st = fstat(&fd).ok()?;
         Kind::File.check(Path::new(name), &st).ok()?;
-        let mut f = std::fs::File::from(fd);
+        if usize::try_from(st.st_size).map_or(true, |size| size > max) {
+            return None;
+        }
+        let f = std::fs::File::from(fd);
         let mut buf = Vec::new();
-        f.read_to_end(&mut buf).ok()?;
-        Some((buf, st.st_mode & 0o7777))
+        f.take((max as u64).saturating_add(1))
+            .read_to_end(&mut buf)
+            .ok()?;
+        (buf.len() <= max).then_some((buf, st.st_mode & 0o7777))
+    }
+
+    /// The names of the entries in this directory (none when it cannot be listed).
+    pub fn names(&self) -> Vec<std::ffi::OsString> {
+        let Ok(fd) = openat2(&self.fd, ".", how(OFlag::O_RDONLY | OFlag::O_DIRECTORY)) else {
+            return Vec::new();
+        };
+        let Ok(mut dir) = nix::dir::Dir::from_fd(fd) else {
+            return Vec::new();
+        };
+        dir.iter()
+            .flatten()
+            .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
+            .filter(|n| n != "." && n != "..")
+            .collect()
+    }
+
+    /// Removes `rel` below this directory if it is an empty regular file or an empty
+    /// directory (never through a link). Returns whether it did.
+    pub fn remove_if_empty(&self, rel: &Path) -> Result<bool, FsError> {
+        let (dir, name) = self.parent_of(rel)?;
+        let full = self.path.join(rel);
+        let fd = openat2(&dir.fd, name, how(OFlag::O_PATH | OFlag::O_NOFOLLOW))
+            .map_err(|e| FsError::from_errno(&full, e))?;
+        let st = fstat(&fd).map_err(|e| FsError::from_errno(&full, e))?;
+        let flags = match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFDIR => UnlinkatFlags::RemoveDir,
+            SFlag::S_IFREG if st.st_size == 0 => UnlinkatFlags::NoRemoveDir,
+            _ => return Ok(false),
+        };
+        match unlinkat(&dir.fd, name, flags) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOTEMPTY | Errno::EEXIST | Errno::EBUSY) => Ok(false),
+            Err(e) => Err(FsError::from_errno(&full, e)),
+        }
+    }
+
+    /// Removes the file (or link) `name` in this directory.
+    pub fn remove(&self, name: &OsStr) -> Result<(), FsError> {
+        unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)
+            .map_err(|e| FsError::from_errno(&self.path.join(name), e))
     }
 
     /// Writes `contents` into a new temporary file in this directory.

@@ -45,6 +45,7 @@ pub mod rules;
 pub mod schema;
 pub mod seccomp;
 pub mod secret;
+pub mod session;
 pub mod settings;
 pub mod source;
 pub mod watch;

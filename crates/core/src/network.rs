@@ -52,8 +52,6 @@ pub struct NetworkPlan {
     /// Where every decision is logged (one JSON line each), outside anything the session
     /// can write.
     pub log: PathBuf,
-    /// The IDE lock dir to watch, so that an IDE started during the session is relayed.
-    pub ide_dir: PathBuf,
     /// The test resolver map, when the environment gives one.
     pub test_hosts: Option<String>,
     /// What runs the namespace helper, before clp itself: rootless Podman's
@@ -159,7 +157,6 @@ pub fn plan(profile: &Profile, host: &Host) -> Option<NetworkPlan> {
         pinned,
         remote_backend,
         log: log_path(host, &profile.name),
-        ide_dir: host.main_claude_dir().join("ide"),
         test_hosts: host.var(TEST_HOSTS_ENV).map(str::to_owned),
         helper_prefix: helper_prefix(profile, host),
     })

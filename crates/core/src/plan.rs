@@ -30,8 +30,6 @@ pub struct LaunchPlan {
     pub dirs: Vec<PathBuf>,
     /// Files to write first.
     pub files: Vec<PlannedFile>,
-    /// Symlinks to create when nothing exists at their path.
-    pub links: Vec<PlannedLink>,
     /// Checks to run before exec.
     pub preflight: Vec<Preflight>,
     /// What the user should know about this launch (shown by `show`, `doctor`, dry runs).
@@ -39,9 +37,12 @@ pub struct LaunchPlan {
     /// Owner (uid, gid) of the dirs and files the plan creates, when clp runs as root and
     /// the boundary runs as another user.
     pub owner: Option<(u32, u32)>,
-    /// Level C: the session dir in memory the container reads: the lock clp holds while
-    /// it lives, and the secrets as files (never in the engine's environment).
+    /// Levels B and C: the session's own dir in memory (`<runtime>/<profile>/<session>`):
+    /// the IDE lock files as the session sees them, and for a container the lock clp holds
+    /// while it lives and the secrets as files (never in the engine's environment).
     pub session_dir: Option<PathBuf>,
+    /// Levels B and C: the main install's IDE lock dir, mirrored into the session's view.
+    pub ide: Option<IdeView>,
     /// The session's own network (level B, `allowlist` and `offline`).
     pub network: Option<crate::network::NetworkPlan>,
 }
@@ -112,15 +113,6 @@ pub enum WritePolicy {
     Replace,
     /// Someone else owns it once it exists (Claude Code's state): create only if missing.
     CreateIfMissing,
-}
-
-/// A symlink created when nothing exists at `link`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PlannedLink {
-    /// The link's path.
-    pub link: PathBuf,
-    /// What it points to.
-    pub target: PathBuf,
 }
 
 /// A check before exec.
@@ -200,6 +192,42 @@ impl StatePaths {
     }
 }
 
+/// The token in a rendered plan that stands for the session (clp's process id at
+/// launch), so that concurrent sessions of one profile keep their dirs apart.
+pub const SESSION: &str = "<session>";
+
+/// The IDE lock files a session sees: a copy clp owns and keeps current, never the main
+/// install's own directory, which a session could otherwise empty.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdeView {
+    /// The main install's `~/.claude/ide`, where the IDEs write their lock files.
+    pub real: PathBuf,
+    /// The copy in the session dir, mounted read-only where Claude Code looks.
+    pub view: PathBuf,
+}
+
+impl LaunchPlan {
+    /// The plan of one session: `<session>` replaced by `id` wherever it stands.
+    pub fn for_session(&self, id: &str) -> LaunchPlan {
+        let s = |t: &str| t.replace(SESSION, id);
+        let p = |t: &Path| PathBuf::from(s(&t.display().to_string()));
+        let mut plan = self.clone();
+        plan.argv = plan.argv.iter().map(|a| s(a)).collect();
+        plan.session_dir = plan.session_dir.as_deref().map(p);
+        if let Some(ide) = &mut plan.ide {
+            ide.view = p(&ide.view);
+        }
+        if let Some(b) = &mut plan.boundary {
+            b.session = p(&b.session);
+            for m in &mut b.mounts {
+                m.source = p(&m.source);
+                m.anchor = p(&m.anchor);
+            }
+        }
+        plan
+    }
+}
+
 /// The mounts of a boundary (levels B and C), in order: later ones shadow earlier ones,
 /// so the read-only protections come last. Each level turns them into its own arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -215,6 +243,8 @@ pub struct Boundary {
     /// Protected paths that did not exist at launch: if the session creates one, it is
     /// held aside when the session ends.
     pub watch: Vec<PathBuf>,
+    /// The session's own dir (see [`LaunchPlan::session_dir`]).
+    pub session: PathBuf,
 }
 
 /// Who a boundary runs as: the same uid as clp, or (when clp runs as root) an
@@ -283,7 +313,7 @@ pub enum Why {
     Pinned,
     /// A workspace path that tools outside the boundary execute later (read-only).
     Protected,
-    /// The main install's IDE lock files.
+    /// The session's view of the main install's IDE lock files.
     IdeLocks,
     /// The rendered settings file.
     Settings,

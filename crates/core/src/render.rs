@@ -13,9 +13,7 @@ use crate::error::Error;
 use crate::host::{Host, Needs};
 use crate::level;
 use crate::model::Level;
-use crate::plan::{
-    EnvPlan, LaunchPlan, PlannedFile, PlannedLink, Preflight, StatePaths, WritePolicy,
-};
+use crate::plan::{EnvPlan, LaunchPlan, PlannedFile, Preflight, StatePaths, WritePolicy};
 use crate::policy::{Tool, SCRUBBED, SCRUBBED_OAUTH};
 use crate::profile::{Auth, Profile, Secret};
 use crate::settings::{backend_env, render_settings, seed_claude_json, settings_text};
@@ -49,7 +47,7 @@ pub fn render_run(profile: &Profile, host: &Host, command: &[String]) -> Result<
     wrap(profile, host, plan)
 }
 
-fn wrap(profile: &Profile, host: &Host, plan: LaunchPlan) -> Result<LaunchPlan, Error> {
+fn wrap(profile: &Profile, host: &Host, mut plan: LaunchPlan) -> Result<LaunchPlan, Error> {
     if profile.isolation.level == Level::Env {
         return Ok(plan);
     }
@@ -58,6 +56,16 @@ fn wrap(profile: &Profile, host: &Host, plan: LaunchPlan) -> Result<LaunchPlan, 
         .iter()
         .any(|f| f.path == StatePaths::of(profile).settings);
     let boundary = boundary::build(profile, host, settings)?;
+    // Inside a boundary the updater cannot replace the install; it would only report
+    // that it failed (the `oauth` profile included).
+    plan.env
+        .set
+        .insert("DISABLE_AUTOUPDATER".into(), "1".into());
+    plan.session_dir = Some(boundary.session.clone());
+    plan.ide = Some(crate::plan::IdeView {
+        real: host.main_claude_dir().join("ide"),
+        view: boundary.session.join("ide"),
+    });
     match profile.isolation.level {
         Level::Sandbox => level::sandbox::wrap(profile, host, boundary, plan),
         _ => level::container::wrap(profile, host, boundary, plan),
@@ -104,11 +112,11 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         cwd: profile.workspace.path.clone(),
         dirs: Vec::new(),
         files: Vec::new(),
-        links: Vec::new(),
         preflight: preflight(profile),
         notes: Vec::new(),
         owner: None,
         session_dir: None,
+        ide: None,
         network: None,
     };
     plan.notes.extend(crate::network::note(profile));
@@ -137,12 +145,6 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
             mode: 0o600,
             policy: WritePolicy::CreateIfMissing,
         });
-        if host.ide_dir_exists && profile.isolation.level == Level::Env {
-            plan.links.push(PlannedLink {
-                link: profile.isolation.config_dir.join("ide"),
-                target: host.main_claude_dir().join("ide"),
-            });
-        }
     }
     plan
 }

@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 
 use crate::host::Host;
-use crate::plan::{
-    EnvPlan, LaunchPlan, PlannedFile, PlannedLink, Preflight, WritePolicy, SETTINGS_FILE,
-};
+use crate::plan::{EnvPlan, LaunchPlan, PlannedFile, Preflight, WritePolicy, SETTINGS_FILE};
 use crate::profile::{Secret, Switch};
 
 /// Replaces machine- and user-specific parts of a plan with placeholders, so renders
@@ -69,22 +67,18 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
                 ..f.clone()
             })
             .collect(),
-        links: plan
-            .links
-            .iter()
-            .map(|l| PlannedLink {
-                link: path(&l.link),
-                target: path(&l.target),
-            })
-            .collect(),
         preflight: plan.preflight.clone(),
         notes: plan.notes.iter().map(|n| fix(n)).collect(),
         // Numeric ids differ between machines; the argv carries `{uid}` instead.
         owner: None,
         session_dir: plan.session_dir.as_ref().map(path),
+        ide: plan.ide.clone().map(|mut v| {
+            v.real = path(&v.real);
+            v.view = path(&v.view);
+            v
+        }),
         network: plan.network.clone().map(|mut n| {
             n.log = path(&n.log);
-            n.ide_dir = path(&n.ide_dir);
             n
         }),
     }
@@ -162,11 +156,14 @@ pub fn plan_text(plan: &LaunchPlan) -> String {
         };
         files.push_str(&format!("{how} {} ({:o})\n", f.path.display(), f.mode));
     }
-    for l in &plan.links {
+    if let Some(dir) = &plan.session_dir {
+        files.push_str(&format!("session {} (removed at exit)\n", dir.display()));
+    }
+    if let Some(ide) = &plan.ide {
         files.push_str(&format!(
-            "link {} -> {}\n",
-            l.link.display(),
-            l.target.display()
+            "mirror {} -> {} (kept current)\n",
+            ide.real.display(),
+            ide.view.display()
         ));
     }
     text.push_str(&format!("==== files ====\n{files}"));

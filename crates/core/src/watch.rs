@@ -46,6 +46,8 @@ const MAX_DEPTH: usize = 8;
 pub struct Before {
     files: BTreeMap<PathBuf, Stamp>,
     complete: bool,
+    /// Mount points the session's mounts will make on the host (absent now).
+    points: Vec<(PathBuf, PathBuf)>,
 }
 
 /// What identifies a file's version without reading it.
@@ -101,7 +103,27 @@ pub fn before(plan: &LaunchPlan) -> Before {
     };
     let mut files = BTreeMap::new();
     let complete = scan(&b.workspace, &mut files);
-    Before { files, complete }
+    let points = crate::boundary::mount_points(b)
+        .into_iter()
+        .filter(|(anchor, rel)| Dir::open_trusted(anchor).is_ok_and(|d| !d.exists(rel)))
+        .collect();
+    Before {
+        files,
+        complete,
+        points,
+    }
+}
+
+/// Removes the mount points the session's mounts left on the host (an empty file where
+/// the main login was mounted, an empty directory where the IDE view was): a later
+/// launch or level would otherwise find them (a read-only 0-byte `.claude.json` reads as
+/// a corrupt configuration). Only what is still empty is removed, deepest first.
+fn remove_mount_points(before: &Before) {
+    for (anchor, rel) in before.points.iter().rev() {
+        if let Ok(dir) = Dir::open_trusted(anchor) {
+            let _ = dir.remove_if_empty(rel);
+        }
+    }
 }
 
 /// After the session: holds the protected paths it created and reports what changed.
@@ -114,6 +136,7 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Report {
         return report;
     };
     let _as_user = AsUser::new(plan.owner);
+    remove_mount_points(before);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -8,11 +8,10 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
-use std::path::Path;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::process::{Command, ExitStatus};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use clp_core::host::Host;
 use clp_core::model::Level;
 use clp_core::network::{NetworkPlan, HELPER_PID};
 use clp_core::plan::LaunchPlan;
-use clp_core::{apply, secret, watch};
+use clp_core::{apply, watch};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use crate::log::DecisionLog;
@@ -98,10 +97,11 @@ pub struct Outcome {
 }
 
 /// Carries out a boundary plan (levels B and C) whose files are written and secrets
-/// fetched: nothing inherited crosses in, every mount source is opened without
-/// following links, a container's session dir holds its secrets and lock, the session
-/// runs (its network filtered when the plan says so), and what it left behind is held or
-/// reported. `output` captures stdout and stderr (`clp doctor`); the terminal's otherwise.
+/// fetched: the session's own dir made (its IDE view, and a container's secrets and
+/// lock), nothing inherited crosses in, every mount source is opened without following
+/// links, the session runs (its network filtered when the plan says so) while clp keeps
+/// its IDE view current, and what it left behind is held or reported. `output` captures
+/// stdout and stderr (`clp doctor`); the terminal's otherwise.
 pub fn launch(
     plan: &LaunchPlan,
     host: &Host,
@@ -109,17 +109,18 @@ pub fn launch(
     clp: PathBuf,
     output: Option<(File, File)>,
 ) -> Result<Outcome, clp_core::Error> {
-    let opened = apply::prepare(plan)?;
-    let session = match &opened.session_dir {
-        Some(dir) => Some(secret::session_dir(plan, dir, &secrets)?),
-        None => None,
-    };
-    if session.is_some() {
+    let plan = &plan.for_session(&std::process::id().to_string());
+    let session = clp_core::session::create(plan, &secrets)?.map(Arc::new);
+    if plan.level == Level::Container {
         // The container reads them from the session dir, never from its environment.
         secrets.clear();
     }
+    let opened = apply::prepare(plan)?;
     let before = watch::before(plan);
     let keep: Vec<RawFd> = opened.fds.iter().map(|f| f.as_raw_fd()).collect();
+    let ides = session
+        .clone()
+        .map(|s| -> IdeSync { Arc::new(move || s.sync_ide()) });
     let status = run(Spec {
         plan,
         argv: &opened.argv,
@@ -127,6 +128,7 @@ pub fn launch(
         env: plan.env.build(&host.env, &secrets),
         clp,
         output,
+        ides,
     })
     .map_err(|e| clp_core::Error::host("cannot run the session").caused_by(e))?;
     drop(session);
@@ -135,6 +137,9 @@ pub fn launch(
         report: watch::after(plan, &before),
     })
 }
+
+/// Brings a session's IDE view up to date; returns the ports of the IDEs it shows.
+pub type IdeSync = Arc<dyn Fn() -> Vec<u16> + Send + Sync>;
 
 /// The hidden first argument that makes clp the network namespace helper.
 pub const HELPER_ARG: &str = "__netns-helper";
@@ -153,6 +158,8 @@ pub struct Spec<'a> {
     pub clp: PathBuf,
     /// Where the session's stdout and stderr go; the terminal's when `None`.
     pub output: Option<(File, File)>,
+    /// Keeps the session's IDE view current while it runs (levels B and C).
+    pub ides: Option<IdeSync>,
 }
 
 /// Runs a session of any level with clp as its parent, its network filtered when the
@@ -165,6 +172,7 @@ pub fn run(spec: Spec) -> Result<ExitStatus, Error> {
         env,
         clp,
         output,
+        ides,
     } = spec;
     let Some((program, rest)) = argv.split_first() else {
         return Err(Error::HelperArgs("no command to run".into()));
@@ -187,6 +195,7 @@ pub fn run(spec: Spec) -> Result<ExitStatus, Error> {
             .envs(&env)
             .current_dir(&plan.cwd);
         stdio(&mut command)?;
+        let _mirror = ides.map(Mirror::start);
         return supervise(command);
     };
     // Rootless Podman: the helper runs inside Podman's user namespace.
@@ -205,7 +214,7 @@ pub fn run(spec: Spec) -> Result<ExitStatus, Error> {
         .current_dir(&plan.cwd);
     stdio(&mut helper)?;
     if plan.level == Level::Container {
-        run_container_filtered(net, helper, |pid| {
+        run_container_filtered(net, helper, ides, |pid| {
             let mut engine = Command::new(program);
             engine
                 .args(rest.iter().map(|a| a.replace(HELPER_PID, pid)))
@@ -217,7 +226,41 @@ pub fn run(spec: Spec) -> Result<ExitStatus, Error> {
         })
     } else {
         let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
-        run_filtered(net, helper, &argv, keep)
+        run_filtered(net, helper, &argv, keep, ides)
+    }
+}
+
+/// Keeps an IDE view current from a thread of its own while it lives (an unfiltered
+/// session: the IDEs' ports are reachable as they are).
+struct Mirror {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Mirror {
+    fn start(sync: IdeSync) -> Mirror {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                sync();
+                std::thread::park_timeout(IDE_POLL);
+            }
+        });
+        Mirror {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
     }
 }
 
@@ -232,6 +275,7 @@ pub fn run_filtered(
     helper: Command,
     argv: &[OsString],
     keep: &[RawFd],
+    ides: Option<IdeSync>,
 ) -> Result<ExitStatus, Error> {
     let config = proxy_config(plan)?;
     let session = NetnsSession::spawn_keeping(helper, &ports(plan), argv, keep)?;
@@ -242,7 +286,9 @@ pub fn run_filtered(
         ..
     } = session;
     let _forwarding = forward_signals(helper.id())?;
-    serve(plan, config, listeners, control, move || helper.wait())
+    serve(plan, config, listeners, control, ides, move || {
+        helper.wait()
+    })
 }
 
 /// Runs a filtered container session: `helper` holds the network namespace (and binds
@@ -253,6 +299,7 @@ pub fn run_filtered(
 pub fn run_container_filtered(
     plan: &NetworkPlan,
     helper: Command,
+    ides: Option<IdeSync>,
     engine: impl FnOnce(&str) -> Result<Command, Error>,
 ) -> Result<ExitStatus, Error> {
     let config = proxy_config(plan)?;
@@ -267,7 +314,7 @@ pub fn run_container_filtered(
         listeners,
         ..
     } = session;
-    let status = serve(plan, config, listeners, control, move || {
+    let status = serve(plan, config, listeners, control, ides, move || {
         child.wait().map_err(|e| Error::io("wait for", &program, e))
     });
     drop(helper);
@@ -288,6 +335,7 @@ fn serve(
     config: ProxyConfig,
     listeners: Vec<(u16, std::net::TcpListener)>,
     control: HelperControl,
+    ides: Option<IdeSync>,
     wait: impl FnOnce() -> Result<ExitStatus, Error> + Send + 'static,
 ) -> Result<ExitStatus, Error> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -308,11 +356,13 @@ fn serve(
             }
         }
         let taken: BTreeSet<u16> = [plan.proxy_port, plan.socks_port].into();
-        let watch = tokio::spawn(watch_ides(plan.ide_dir.clone(), control, relayed, taken));
+        let watch = ides.map(|sync| tokio::spawn(watch_ides(sync, control, relayed, taken)));
         let status = tokio::task::spawn_blocking(wait)
             .await
             .map_err(|e| Error::Helper(format!("waiting for the session failed: {e}")))?;
-        watch.abort();
+        if let Some(w) = watch {
+            w.abort();
+        }
         for s in servers {
             s.shutdown().await;
         }
@@ -347,17 +397,21 @@ fn proxy_config(plan: &NetworkPlan) -> Result<ProxyConfig, Error> {
     Ok(config)
 }
 
-/// Relays every IDE that appears in `dir` during the session (its lock file
-/// `<port>.lock`) to the host's `127.0.0.1:<port>`.
+/// Keeps the session's IDE view current and relays every IDE that appears during the
+/// session (its lock file `<port>.lock`) to the host's `127.0.0.1:<port>`.
 async fn watch_ides(
-    dir: std::path::PathBuf,
+    sync: IdeSync,
     control: HelperControl,
     mut relayed: BTreeSet<u16>,
     taken: BTreeSet<u16>,
 ) {
     let mut servers = Vec::new();
     loop {
-        for port in lock_ports(&dir) {
+        let sync = sync.clone();
+        let ports = tokio::task::spawn_blocking(move || sync())
+            .await
+            .unwrap_or_default();
+        for port in ports {
             if relayed.contains(&port) || taken.contains(&port) {
                 continue;
             }
@@ -373,14 +427,4 @@ async fn watch_ides(
         }
         tokio::time::sleep(IDE_POLL).await;
     }
-}
-
-/// The ports named by the lock files in `dir`.
-fn lock_ports(dir: &Path) -> Vec<u16> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".lock")?.parse().ok())
-        .collect()
 }

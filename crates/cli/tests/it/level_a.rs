@@ -185,12 +185,9 @@ fn relaunch_rewrites_nothing_and_seeds_onboarding_once() {
     let ino = std::fs::metadata(&settings).unwrap().ino();
     // Claude Code owns `.claude.json` once it exists: clp never rewrites it.
     std::fs::write(&seed, "{\"claude\":\"state\"}").unwrap();
-    // The IDE lock dir of the main install is visible in the profile's config dir.
-    let ide = state.join("claude/ide");
-    assert_eq!(
-        std::fs::read_link(&ide).unwrap(),
-        env.home.join(".claude/ide")
-    );
+    // Nothing stands for the IDE lock dir in the profile's config dir: with
+    // CLAUDE_CONFIG_DIR set, Claude Code reads the main install's `~/.claude/ide` too.
+    assert!(state.join("claude/ide").symlink_metadata().is_err());
     run();
     assert_eq!(
         std::fs::metadata(&settings).unwrap().ino(),

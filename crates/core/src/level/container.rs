@@ -40,10 +40,6 @@ pub const MOUNTED_CLAUDE: &str = "/usr/local/bin/claude";
 /// `secrets/` (one file per secret).
 pub const SESSION_DIR: &str = "/run/clp-session";
 
-/// The token in a rendered plan that stands for the session (clp's process id at
-/// launch), so that concurrent sessions of one profile keep their dirs apart.
-pub const SESSION: &str = "<session>";
-
 /// Wraps `plan` in `docker run` / `podman run`.
 pub fn wrap(
     profile: &Profile,
@@ -91,16 +87,13 @@ pub fn wrap(
         let m = Mount::new(bin, anchor, dest, false, Why::Program).kind(MountKind::File);
         mounts.insert(at, m);
     }
-    let session = host.runtime_dir.join(&profile.name).join(SESSION);
-    let anchor = host.runtime_dir.clone();
     mounts.push(Mount::new(
-        &session,
-        &anchor,
+        &boundary.session,
+        &host.runtime_dir,
         Path::new(SESSION_DIR),
         false,
         Why::Session,
     ));
-    plan.session_dir = Some(session);
     a.extend(volumes(mounts, name)?);
     a.push(format!("--workdir={}", profile.workspace.path.display()));
     a.extend(env_args(&plan.env.set, host));

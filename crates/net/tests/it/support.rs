@@ -272,3 +272,13 @@ pub fn get_over(mut tunnel: TcpStream, host: &str) -> Reply {
     .expect("send over the tunnel");
     read_reply(&mut tunnel, false)
 }
+
+/// Whether anything listens at `addr`. A connection to a free loopback port can succeed
+/// by connecting to itself (the kernel may pick that very port as the source): that is
+/// not a listener.
+pub fn listening(addr: std::net::SocketAddr) -> bool {
+    match std::net::TcpStream::connect(addr) {
+        Ok(s) => s.local_addr().ok() != s.peer_addr().ok(),
+        Err(_) => false,
+    }
+}
