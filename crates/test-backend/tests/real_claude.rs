@@ -21,6 +21,7 @@
 //! PATH, and tmux is needed. Without them the test prints `SKIPPED: ...`,
 //! and fails instead under `CLP_REQUIRE_ALL=1`.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -220,6 +221,10 @@ fn tool_results(body: &Value) -> Vec<&Value> {
 /// panics).
 struct Tmux {
     socket: PathBuf,
+    /// Claude Code's pid once known: drop waits for it to exit, since it
+    /// writes logs under HOME while it exits and would race the removal of
+    /// the temporary HOME.
+    claude_pid: Cell<Option<u32>>,
 }
 
 impl Tmux {
@@ -244,6 +249,12 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd().arg("kill-server").stderr(Stdio::null()).status();
+        if let Some(pid) = self.claude_pid.get() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 }
 
@@ -289,6 +300,7 @@ fn claude_code_calls_the_stand_in_ide_for_the_model() {
     .unwrap();
     let tmux = Tmux {
         socket: fx.tmp.path().join("tmux.sock"),
+        claude_pid: Cell::new(None),
     };
     tmux.run(&[
         "new-session",
@@ -314,6 +326,12 @@ fn claude_code_calls_the_stand_in_ide_for_the_model() {
         fx.dump("interactive");
         panic!("Claude Code did not connect:\n{}", tmux.screen());
     }
+    let pid = fx
+        .ide
+        .received()
+        .iter()
+        .find_map(|m| (m["method"] == "ide_connected").then(|| m["params"]["pid"].as_u64())?);
+    tmux.claude_pid.set(pid.and_then(|p| u32::try_from(p).ok()));
     tmux.run(&["send-keys", "-t", "claude", "-l", "check"]);
     // The input line, `❯` and the text (tmux may render the gap as U+00A0).
     let typed = wait_for(|| {
