@@ -293,7 +293,7 @@ impl Ide {
         lock(&self.shared.record).handshakes.clone()
     }
 
-    /// How many WebSocket connections were accepted (authorised) so far.
+    /// How many WebSocket handshakes were accepted (authorised) so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
     }
@@ -430,7 +430,11 @@ fn check_handshake(
         headers,
         authorized,
     });
-    if !authorized {
+    // Counted here, before the response goes out, so a client that has its
+    // answer always sees itself counted.
+    if authorized {
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+    } else {
         shared.rejected.fetch_add(1, Ordering::SeqCst);
         let body = "Unauthorized\n";
         let mut refusal = ErrorResponse::new(Some(body.to_string()));
@@ -472,7 +476,6 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
     if ws.get_ref().set_read_timeout(None).is_err() {
         return;
     }
-    shared.connections.fetch_add(1, Ordering::SeqCst);
     let mut conn = Connection::default();
     while !shared.stopping.load(Ordering::SeqCst) {
         let text = match ws.read() {
