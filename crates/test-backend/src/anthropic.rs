@@ -1,6 +1,6 @@
 //! Request routing and the fake model: turns one parsed HTTP request into a
 //! response for `/health`, `/v1/models`, `/v1/messages` (JSON or SSE) and
-//! `/v1/messages/count_tokens`, including the scripted Bash tool turn.
+//! `/v1/messages/count_tokens`, including the scripted tool turn.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -14,6 +14,10 @@ pub const SCRIPTED_DESCRIPTION: &str = "scripted test command";
 
 /// Prefix of the text reply once the conversation holds a `tool_result`.
 pub const TOOL_RESULT_PREFIX: &str = "TOOL_RESULT:";
+
+/// Prefix of the text reply when [`ToolScript::Tool`] names a tool that the
+/// request does not offer; the tool's name follows.
+pub const NO_TOOL_PREFIX: &str = "NO_TOOL:";
 
 /// What the fake model answers with.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,18 +169,48 @@ fn offers_tools(body: &Value) -> bool {
         .is_some_and(|t| !t.is_empty())
 }
 
+/// Whether the request's `tools` array holds a tool named `name`.
+fn offers_tool(body: &Value, name: &str) -> bool {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .is_some_and(|tools| {
+            tools
+                .iter()
+                .any(|t| t.get("name").and_then(Value::as_str) == Some(name))
+        })
+}
+
+fn tool_use(ids: &AtomicU64, name: &str, input: Value) -> Reply {
+    Reply::ToolUse {
+        id: format!("toolu_test_{:04}", ids.fetch_add(1, Ordering::Relaxed)),
+        name: name.to_string(),
+        input,
+    }
+}
+
 fn choose_reply(body: &Value, config: &Config, ids: &AtomicU64) -> Reply {
-    match &config.script {
-        Some(ToolScript::Bash { command }) => match last_tool_result(body) {
-            Some(result) => Reply::Text(format!("{TOOL_RESULT_PREFIX}{result}")),
-            None if offers_tools(body) => Reply::ToolUse {
-                id: format!("toolu_test_{:04}", ids.fetch_add(1, Ordering::Relaxed)),
-                name: "Bash".to_string(),
-                input: json!({"command": command, "description": SCRIPTED_DESCRIPTION}),
-            },
-            None => Reply::Text(config.reply_text.clone()),
-        },
-        None => Reply::Text(config.reply_text.clone()),
+    let Some(script) = &config.script else {
+        return Reply::Text(config.reply_text.clone());
+    };
+    if let Some(result) = last_tool_result(body) {
+        return Reply::Text(format!("{TOOL_RESULT_PREFIX}{result}"));
+    }
+    if !offers_tools(body) {
+        return Reply::Text(config.reply_text.clone());
+    }
+    match script {
+        // `Bash` does not look for its name in `tools`: it predates
+        // `Tool`, and the tests built on it expect the call whenever any
+        // tool is offered.
+        ToolScript::Bash { command } => tool_use(
+            ids,
+            "Bash",
+            json!({"command": command, "description": SCRIPTED_DESCRIPTION}),
+        ),
+        ToolScript::Tool { name, input } if offers_tool(body, name) => {
+            tool_use(ids, name, input.clone())
+        }
+        ToolScript::Tool { name, .. } => Reply::Text(format!("{NO_TOOL_PREFIX}{name}")),
     }
 }
 

@@ -1,5 +1,6 @@
 //! `clp-test-backend`: a small fake Anthropic Messages API server on loopback
-//! for integration tests. This file owns the public API ([`Backend`],
+//! for integration tests, and (in [`ide`]) a stand-in for an IDE extension
+//! that Claude Code connects to. This file owns the public API ([`Backend`],
 //! [`Config`], [`HealthMode`], [`ToolScript`], [`LoggedRequest`]) and the
 //! threaded accept/connection loop; HTTP framing lives in `http`, routing and
 //! the fake model in `anthropic`.
@@ -28,6 +29,7 @@
 
 mod anthropic;
 mod http;
+pub mod ide;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Write};
@@ -41,7 +43,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use anthropic::{SCRIPTED_DESCRIPTION, TOOL_RESULT_PREFIX};
+pub use anthropic::{NO_TOOL_PREFIX, SCRIPTED_DESCRIPTION, TOOL_RESULT_PREFIX};
 
 /// What `/health` (and every other endpoint) reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -55,21 +57,41 @@ pub enum HealthMode {
 }
 
 /// A scripted tool turn, to prove a client really ran (or refused) a tool.
+///
+/// Both variants share one stateless rule. While the conversation holds no
+/// `tool_result` block, a `/v1/messages` request that offers tools is
+/// answered with one `tool_use` block and `stop_reason: "tool_use"`. Once the
+/// conversation holds a `tool_result`, the reply is the text
+/// `TOOL_RESULT:<content>` (the last tool result's text, text blocks joined
+/// with `\n`) with `stop_reason: "end_turn"`. Requests offering no tools
+/// (Claude Code's side requests: titles, quota probes) get
+/// [`Config::reply_text`]. Every new conversation gets the tool call again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolScript {
-    /// While the conversation holds no `tool_result` block, a
-    /// `/v1/messages` request that offers tools is answered with a `tool_use`
-    /// block calling the tool `Bash` with input
-    /// `{"command": command, "description": "scripted test command"}` and
-    /// `stop_reason: "tool_use"`. Once the conversation holds a
-    /// `tool_result`, the reply is the text `TOOL_RESULT:<content>` (the last
-    /// tool result's text, text blocks joined with `\n`) with
-    /// `stop_reason: "end_turn"`. Requests offering no tools (side requests)
-    /// get [`Config::reply_text`]. The rule is stateless, so every new
-    /// conversation gets the tool call again.
+    /// Calls the tool `Bash` with input
+    /// `{"command": command, "description": "scripted test command"}`
+    /// ([`SCRIPTED_DESCRIPTION`]) whenever the request offers any tool,
+    /// whether or not `Bash` is among them.
     Bash {
         /// The shell command the scripted `Bash` call asks to run.
         command: String,
+    },
+    /// Calls the tool `name` with `input`, but only when the request's
+    /// `tools` array offers a tool of that name. A request that offers other
+    /// tools but not this one gets the text `NO_TOOL:<name>`
+    /// ([`NO_TOOL_PREFIX`]), so a test can tell "the client did not offer the
+    /// tool" (e.g. no IDE connected, so no `mcp__ide__getDiagnostics`) from
+    /// "the tool ran".
+    ///
+    /// A deferred tool counts as not offered: Claude Code 2.1.330 by default
+    /// names MCP tools only in a system message for its `ToolSearch` tool and
+    /// leaves them out of `tools`. Run it with `ENABLE_TOOL_SEARCH=false` to
+    /// have them listed.
+    Tool {
+        /// Tool name as the client offers it, e.g. `mcp__ide__getDiagnostics`.
+        name: String,
+        /// The `input` object of the `tool_use` block.
+        input: Value,
     },
 }
 

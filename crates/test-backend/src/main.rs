@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clp_test_backend::{Backend, Config, HealthMode, ToolScript};
+use serde_json::Value;
 
 const USAGE: &str = "\
 usage: clp-test-backend [--port N] [--reply TEXT] [--model ID]... [--log FILE]
-                        [--bash-tool CMD] [--loading]
+                        [--bash-tool CMD | --tool NAME [--tool-input JSON]]
+                        [--loading]
 
 A fake Anthropic Messages API server on 127.0.0.1 for tests.
   --port N         port to bind (default: any free port)
@@ -19,11 +21,19 @@ A fake Anthropic Messages API server on 127.0.0.1 for tests.
   --log FILE       append each request to FILE as one JSON line
   --bash-tool CMD  answer the first turn with a Bash tool call running CMD,
                    then reply TOOL_RESULT:<output>
+  --tool NAME      answer the first turn with a call of tool NAME when the
+                   request offers it (else reply NO_TOOL:NAME), then reply
+                   TOOL_RESULT:<output>
+  --tool-input JSON
+                   input object of the --tool call (default: {})
   --loading        answer every request 503 \"Loading model\" like llama-server";
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
     let mut config = Config::default();
     let mut models = Vec::new();
+    let mut bash_tool = None;
+    let mut tool = None;
+    let mut tool_input = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -44,10 +54,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> 
             "--reply" => config.reply_text = value("--reply")?,
             "--model" => models.push(value("--model")?),
             "--log" => config.log_file = Some(PathBuf::from(value("--log")?)),
-            "--bash-tool" => {
-                config.script = Some(ToolScript::Bash {
-                    command: value("--bash-tool")?,
-                });
+            "--bash-tool" => bash_tool = Some(value("--bash-tool")?),
+            "--tool" => tool = Some(value("--tool")?),
+            "--tool-input" => {
+                let v = value("--tool-input")?;
+                let input: Value =
+                    serde_json::from_str(&v).map_err(|e| format!("bad --tool-input: {e}"))?;
+                if !input.is_object() {
+                    return Err(format!("--tool-input must be a JSON object: {v}"));
+                }
+                tool_input = Some(input);
             }
             "--loading" => config.health = HealthMode::Loading,
             "-h" | "--help" => return Err(String::new()),
@@ -57,6 +73,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> 
     if !models.is_empty() {
         config.models = models;
     }
+    config.script = match (bash_tool, tool, tool_input) {
+        (Some(_), Some(_), _) => return Err("--bash-tool and --tool exclude each other".into()),
+        (Some(command), None, None) => Some(ToolScript::Bash { command }),
+        (_, None, Some(_)) => return Err("--tool-input needs --tool".into()),
+        (None, Some(name), input) => Some(ToolScript::Tool {
+            name,
+            input: input.unwrap_or_else(|| Value::Object(Default::default())),
+        }),
+        (None, None, None) => None,
+    };
     Ok(config)
 }
 
@@ -124,6 +150,37 @@ mod tests {
             })
         );
         assert_eq!(c.health, HealthMode::Loading);
+    }
+
+    #[test]
+    fn parses_tool_flags() {
+        let c = parse_args(args(&[
+            "--tool",
+            "mcp__ide__getDiagnostics",
+            "--tool-input",
+            r#"{"uri":"file:///w/a.rs"}"#,
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.script,
+            Some(ToolScript::Tool {
+                name: "mcp__ide__getDiagnostics".into(),
+                input: serde_json::json!({"uri": "file:///w/a.rs"}),
+            })
+        );
+        let c = parse_args(args(&["--tool=X"])).unwrap();
+        assert_eq!(
+            c.script,
+            Some(ToolScript::Tool {
+                name: "X".into(),
+                input: serde_json::json!({}),
+            })
+        );
+        assert!(parse_args(args(&["--tool-input", "{}"])).is_err());
+        assert!(parse_args(args(&["--tool", "X", "--tool-input", "[1]"])).is_err());
+        assert!(parse_args(args(&["--tool", "X", "--tool-input", "{"])).is_err());
+        assert!(parse_args(args(&["--tool", "X", "--bash-tool", "ls"])).is_err());
+        assert!(parse_args(args(&["--bash-tool", "ls", "--tool-input", "{}"])).is_err());
     }
 
     #[test]

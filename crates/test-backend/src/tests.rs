@@ -339,6 +339,119 @@ fn bash_tool_script_round_trip() {
     assert_eq!(v["stop_reason"], "end_turn");
 }
 
+fn tools_request(stream: bool, tools: &[&str], messages: &Value) -> String {
+    let tools: Vec<Value> = tools
+        .iter()
+        .map(|name| serde_json::json!({"name": name, "input_schema": {"type": "object"}}))
+        .collect();
+    serde_json::json!({
+        "model": "glm-flash-q4",
+        "stream": stream,
+        "max_tokens": 100,
+        "tools": tools,
+        "messages": messages,
+    })
+    .to_string()
+}
+
+/// The text of a streamed reply.
+fn streamed_text(body: &str) -> String {
+    sse_events(body)
+        .iter()
+        .filter(|(n, _)| n == "content_block_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn named_tool_script_calls_only_an_offered_tool() {
+    const DIAG: &str = "mcp__ide__getDiagnostics";
+    let b = Backend::start(Config {
+        script: Some(ToolScript::Tool {
+            name: DIAG.into(),
+            input: serde_json::json!({"uri": "file:///w/a.rs"}),
+        }),
+        ..Config::default()
+    })
+    .unwrap();
+    let first = serde_json::json!([{"role": "user", "content": "check"}]);
+
+    // Offered: a tool_use of that tool, JSON and SSE.
+    let v = post(
+        &b,
+        "/v1/messages",
+        &tools_request(false, &["Bash", DIAG], &first),
+    )
+    .json();
+    assert_eq!(v["stop_reason"], "tool_use");
+    let block = v["content"][0].clone();
+    assert_eq!(block["type"], "tool_use");
+    assert_eq!(block["name"], DIAG);
+    assert_eq!(block["input"], serde_json::json!({"uri": "file:///w/a.rs"}));
+    let r = post(
+        &b,
+        "/v1/messages",
+        &tools_request(true, &["Bash", DIAG], &first),
+    );
+    let events = sse_events(&r.body);
+    let start = &events
+        .iter()
+        .find(|(n, _)| n == "content_block_start")
+        .unwrap()
+        .1;
+    assert_eq!(start["content_block"]["name"], DIAG);
+    let partial: String = events
+        .iter()
+        .filter_map(|(_, d)| d["delta"]["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&partial).unwrap(),
+        serde_json::json!({"uri": "file:///w/a.rs"})
+    );
+
+    // Not offered (other tools are): NO_TOOL:<name>, JSON and SSE.
+    let v = post(&b, "/v1/messages", &tools_request(false, &["Bash"], &first)).json();
+    assert_eq!(v["stop_reason"], "end_turn");
+    assert_eq!(v["content"][0]["text"], format!("{NO_TOOL_PREFIX}{DIAG}"));
+    let r = post(&b, "/v1/messages", &tools_request(true, &["Bash"], &first));
+    assert_eq!(streamed_text(&r.body), "NO_TOOL:mcp__ide__getDiagnostics");
+
+    // No tools at all (a side request): the plain reply.
+    assert_eq!(
+        post(&b, "/v1/messages", HELLO).json()["content"][0]["text"],
+        "pong"
+    );
+
+    // After the tool ran: TOOL_RESULT:<text>, offered or not.
+    let second = serde_json::json!([
+        {"role": "user", "content": "check"},
+        {"role": "assistant", "content": [block]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": block["id"],
+            "content": [{"type": "text", "text": "[{\"uri\":\"file:///w/a.rs\"}]"}]}]},
+    ]);
+    for tools in [&["Bash", DIAG][..], &["Bash"][..]] {
+        let r = post(&b, "/v1/messages", &tools_request(true, tools, &second));
+        assert_eq!(
+            streamed_text(&r.body),
+            r#"TOOL_RESULT:[{"uri":"file:///w/a.rs"}]"#
+        );
+    }
+}
+
+#[test]
+fn bash_script_ignores_which_tools_are_offered() {
+    let b = Backend::start(Config {
+        script: Some(ToolScript::Bash {
+            command: "true".into(),
+        }),
+        ..Config::default()
+    })
+    .unwrap();
+    let first = serde_json::json!([{"role": "user", "content": "go"}]);
+    let v = post(&b, "/v1/messages", &tools_request(false, &["Read"], &first)).json();
+    assert_eq!(v["content"][0]["name"], "Bash");
+}
+
 #[test]
 fn stop_closes_idle_connections_and_port() {
     let mut b = Backend::start(Config::default()).unwrap();
