@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 
 use clp_core::host::Host;
 use clp_core::model::Level;
@@ -205,7 +206,13 @@ pub fn run(spec: Spec) -> Result<ExitStatus, Error> {
             c.args(prefix_rest).arg(&clp);
             c
         }
-        None => Command::new(&clp),
+        // Through /proc/self/exe: clp's binary may have been replaced (an upgrade)
+        // since it started, and the helper must be this very clp.
+        None => {
+            let mut c = Command::new("/proc/self/exe");
+            c.arg0(&clp);
+            c
+        }
     };
     helper
         .arg(HELPER_ARG)

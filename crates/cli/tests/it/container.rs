@@ -26,7 +26,7 @@ use crate::common::{self, assert_only_changed, require, text, tree};
 use crate::sandbox::{test_user, As, Box, TestUser};
 
 /// The image the shipped `local-container` profile names.
-const IMAGE: &str = "localhost/clp-claude:2.1.330";
+pub const IMAGE: &str = "localhost/clp-claude:2.1.330";
 /// The base image (glibc, no Claude Code) `scripts/ci-podman.sh` builds first.
 const BASE_IMAGE: &str = "localhost/clp-base:bookworm";
 const BUILD: &str = "scripts/ci-podman.sh clptest";
@@ -43,7 +43,7 @@ struct Storage {
 }
 
 /// `podman ARGS` as `user` with their real home (as root: through setpriv).
-fn podman_as(user: &TestUser, args: &[&str]) -> Output {
+pub fn podman_as(user: &TestUser, args: &[&str]) -> Output {
     let home = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(user.uid))
         .ok()
         .flatten()

@@ -9,6 +9,7 @@ mod backend;
 mod common;
 mod container;
 mod corpus;
+mod ide;
 mod level_a;
 mod llama;
 mod network;

@@ -82,7 +82,13 @@ pub fn ready(mode: As) -> Option<TestUser> {
 fn shared_bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join("clp-it-bin");
+        // One per checkout: test runs of two checkouts must not replace each other's
+        // binaries while they run.
+        let checkout = std::hash::BuildHasher::hash_one(
+            &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
+            env!("CARGO_MANIFEST_DIR"),
+        );
+        let dir = std::env::temp_dir().join(format!("clp-it-bin-{checkout:016x}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         dir
@@ -605,15 +611,31 @@ pub struct Tmux {
 impl Tmux {
     /// Starts `clp [sets] use box` in a new tmux session, as the box's mode user.
     pub fn start(b: &Box, sets: &[&str]) -> Tmux {
+        Tmux::start_with(b, sets, &[])
+    }
+
+    /// Starts `clp [sets] use box -- CLAUDE_ARGS` in a new tmux session, as the box's
+    /// mode user.
+    pub fn start_with(b: &Box, sets: &[&str], claude_args: &[&str]) -> Tmux {
+        let mut args: Vec<&str> = sets.iter().flat_map(|s| ["--set", s]).collect();
+        args.extend(["use", "box"]);
+        if !claude_args.is_empty() {
+            args.push("--");
+            args.extend(claude_args);
+        }
+        Tmux::start_raw(b, &args)
+    }
+
+    /// Starts `clp ARGS` in a new tmux session, as the box's mode user, in the box's
+    /// workspace.
+    pub fn start_raw(b: &Box, args: &[&str]) -> Tmux {
         let session = format!(
             "clp-it-{}-{:?}-{}",
             std::process::id(),
             b.mode,
             b.dir.path().file_name().unwrap().to_string_lossy()
         );
-        let mut args: Vec<&str> = sets.iter().flat_map(|s| ["--set", s]).collect();
-        args.extend(["use", "box"]);
-        let mut cmd = b.clp(&args);
+        let mut cmd = b.clp(args);
         cmd.env("TERM", "xterm-256color");
         let script = b.dir.path().join("launch.sh");
         let mut line = String::from("exec env -i");

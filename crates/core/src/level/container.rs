@@ -144,6 +144,16 @@ fn run_flags(
         a.push("--runtime=runc".into());
     }
     a.extend(["run", "--rm", "--init", "-i"].map(String::from));
+    // `podman ps` names the profile and the session (clp's pid).
+    let name: String = profile
+        .name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' | '.' | '-' => c,
+            _ => '-',
+        })
+        .collect();
+    a.push(format!("--name=clp-{name}-{}", crate::plan::SESSION));
     if host.tty {
         a.push("-t".into());
     }
