@@ -41,6 +41,9 @@ const SKIP_DIRS: &[&str] = &[
 const MAX_ENTRIES: usize = 20_000;
 const MAX_DEPTH: usize = 8;
 
+/// How much of a git config the report reads: a session could leave a huge one.
+const MAX_CONFIG: u64 = 1 << 20;
+
 /// The workspace before the session.
 #[derive(Debug, Clone, Default)]
 pub struct Before {
@@ -94,11 +97,14 @@ impl Report {
     }
 }
 
-/// Records the workspace's tool files and nested repositories before the session.
+/// Records the workspace's tool files and nested repositories before the session. As
+/// root, with the session user's file-system identity: the workspace is theirs, and a
+/// concurrent session of the same workspace could swap a directory for a link mid-scan.
 pub fn before(plan: &LaunchPlan) -> Before {
     let Some(b) = &plan.boundary else {
         return Before::default();
     };
+    let _as_user = AsUser::new(plan.owner);
     let mut files = BTreeMap::new();
     let complete = scan(&b.workspace, &mut files);
     Before { files, complete }
@@ -190,7 +196,10 @@ fn finding(path: &Path, what: &str) -> Option<String> {
         ));
     }
     if name == "config" {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        // Never blocks on a FIFO nor reads an endless device: the session chose what is
+        // there, and clp must still finish to report and hold aside.
+        let text = crate::fsafe::read_regular(path, MAX_CONFIG).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
         let keys = risky_git_keys(&text);
         if keys.is_empty() {
             return None;
@@ -311,11 +320,12 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
 
 fn record_repo(git: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
     record(&git.join("config"), out);
-    for hook in std::fs::read_dir(git.join("hooks"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    let hooks = git.join("hooks");
+    if !hooks.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        // Not through a link: it would list some other directory.
+        return;
+    }
+    for hook in std::fs::read_dir(hooks).into_iter().flatten().flatten() {
         record(&hook.path(), out);
     }
 }

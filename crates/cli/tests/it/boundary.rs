@@ -1,0 +1,157 @@
+//! Issue 9, "the boundary holds against a hostile session": one test per class of trick,
+//! each as root and as a normal user, at level B and (where the class applies) level C.
+//!
+//! Every test plays a patient attacker: a first session (`clp run`) plants its trick in
+//! what it may write (the workspace, the profile's home and state), then the test looks at
+//! the host after a second launch, after a host `git status`, or after the session ended.
+//! Every test also has a control (level A, the protection switched off, or the mount done
+//! by path the way a naive launcher would) that shows the same check sees the trick work:
+//! a check that cannot fail proves nothing.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use clp_test_backend::{Backend, Config};
+
+use crate::common::text;
+use crate::container;
+use crate::sandbox::{self, As, Box};
+
+/// The image the shipped `local-container` profile names.
+const IMAGE: &str = "localhost/clp-claude:2.1.330";
+
+/// The isolation level under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Level {
+    /// bubblewrap.
+    B,
+    /// Podman.
+    C,
+}
+
+fn is_root() -> bool {
+    nix::unistd::getuid().is_root()
+}
+
+/// A box whose profile `box` runs at `level`, or `None` (skipped) when a component is
+/// missing.
+fn boxed(mode: As, level: Level) -> Option<Box> {
+    let backend = Backend::start(Config::default()).unwrap();
+    match level {
+        Level::B => {
+            let user = sandbox::ready(mode)?;
+            Some(Box::new(mode, user, backend))
+        }
+        Level::C => {
+            let user = container::ready(mode, IMAGE)?;
+            let url = backend.url();
+            Some(container::container_box_at(
+                mode, user, backend, &url, false, "",
+            ))
+        }
+    }
+}
+
+/// A host command run as the test user (the workspace's owner), in the workspace, with
+/// the box's home.
+fn as_user(b: &Box, program: &str) -> Command {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args([
+            &format!("--reuid={}", b.user.uid),
+            &format!("--regid={}", b.user.gid),
+            "--clear-groups",
+            "--",
+            program,
+        ]);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.env_clear()
+        .env("HOME", &b.home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .current_dir(&b.project)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `cmd`, killing it (SIGKILL) when it has not finished after `limit`: `Err` says
+/// how long it was given.
+fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return Ok(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    Err(format!(
+        "still running after {limit:?}, killed:\n{stdout}{stderr}"
+    ))
+}
+
+// ---- After the session, clp reads what the session left without being stuck --------
+
+/// A FIFO, or a link to an endless device, where clp reads a nested repository's config
+/// after the session: clp still finishes (it once blocked forever opening the FIFO, and
+/// ignored SIGTERM by then). Control: the same FIFO read the plain way blocks.
+fn unreadable_config(mode: As, level: Level) {
+    let Some(b) = boxed(mode, level) else { return };
+    let out = output_within(
+        b.clp(&[
+            "run",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "mkdir -p a/.git b/.git && mkfifo a/.git/config && ln -s /dev/zero b/.git/config \
+             && mkdir -p a/.git/hooks && mkfifo a/.git/hooks/pre-commit && echo planted",
+        ]),
+        Duration::from_secs(60),
+    );
+    let out = out.unwrap_or_else(|e| panic!("{mode:?} {level:?}: clp hung after the session: {e}"));
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success() && stdout.contains("planted"),
+        "{stdout}{stderr}"
+    );
+    let fifo = b.project.join("a/.git/config");
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &std::fs::symlink_metadata(&fifo).unwrap().file_type()
+    ));
+    // Control: reading it the plain way blocks.
+    let control = output_within(
+        {
+            let mut c = as_user(&b, "cat");
+            c.arg(&fifo);
+            c
+        },
+        Duration::from_secs(2),
+    );
+    assert!(control.is_err(), "control: reading the FIFO did not block");
+}
+
+#[test]
+fn a_fifo_in_a_nested_repo_does_not_hang_clp_b_as_root() {
+    unreadable_config(As::Root, Level::B);
+}
+
+#[test]
+fn a_fifo_in_a_nested_repo_does_not_hang_clp_b_as_user() {
+    unreadable_config(As::User, Level::B);
+}
+
+#[test]
+fn a_fifo_in_a_nested_repo_does_not_hang_clp_c_as_user() {
+    unreadable_config(As::User, Level::C);
+}
