@@ -117,10 +117,18 @@ pub const DEFAULT_DENY: &[&str] = &[
 /// (hooks, `statusLine`, `apiKeyHelper`, permission rules your normal `claude` would
 /// obey), MCP servers, the editor's tasks and settings, direnv. Submodules'
 /// `.git/modules/*/config` and `hooks` are added where `.git/modules` exists.
+///
+/// Two more steer git without touching `.git/config`: a `.git/commondir` makes git read
+/// the config and hooks of the directory it names, and a `HEAD` at the top of the
+/// workspace (next to `objects/` and `refs/`) makes git take the workspace itself for the
+/// repository, with its `config`, as soon as `.git` is no longer valid (a moved
+/// `.git/HEAD`). Both are missing in a normal checkout: held aside if a session makes them.
 pub const DEFAULT_PROTECT: &[&str] = &[
     ".git",
     ".git/hooks",
     ".git/config",
+    ".git/commondir",
+    "HEAD",
     ".claude/settings.json",
     ".claude/settings.local.json",
     ".mcp.json",
@@ -129,7 +137,13 @@ pub const DEFAULT_PROTECT: &[&str] = &[
 ];
 
 /// The entries of [`DEFAULT_PROTECT`] that `workspace.protect-git = false` removes.
-pub const GIT_PROTECT: &[&str] = &[".git", ".git/hooks", ".git/config"];
+pub const GIT_PROTECT: &[&str] = &[
+    ".git",
+    ".git/hooks",
+    ".git/config",
+    ".git/commondir",
+    "HEAD",
+];
 
 /// Directories level B replaces with an empty tmpfs (besides the user's home, which
 /// becomes the profile's persistent home).

@@ -8,6 +8,8 @@
 //! by path the way a naive launcher would) that shows the same check sees the trick work:
 //! a check that cannot fail proves nothing.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,13 @@ fn boxed(mode: As, level: Level) -> Option<Box> {
     }
 }
 
+/// `clp [--set SET]... run box -- sh -c SCRIPT`.
+fn session(b: &Box, sets: &[&str], script: &str) -> Output {
+    let mut args: Vec<&str> = sets.iter().flat_map(|s| ["--set", s]).collect();
+    args.extend(["run", "box", "--", "sh", "-c", script]);
+    b.clp(&args).output().unwrap()
+}
+
 /// A host command run as the test user (the workspace's owner), in the workspace, with
 /// the box's home.
 fn as_user(b: &Box, program: &str) -> Command {
@@ -77,6 +86,54 @@ fn as_user(b: &Box, program: &str) -> Command {
     cmd
 }
 
+/// `sh -c SCRIPT` on the host as the test user; panics when it fails.
+fn user_sh(b: &Box, script: &str) -> String {
+    let out = as_user(b, "sh").args(["-c", script]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "host `{script}`: {stdout}{stderr}");
+    stdout
+}
+
+/// The user's own `git status` in the workspace, on the host.
+fn host_git_status(b: &Box) -> Output {
+    as_user(b, "git")
+        .args(["status", "--short"])
+        .output()
+        .unwrap()
+}
+
+/// Makes the workspace a real repository with one commit (the box only has a `.git` with
+/// `hooks` and `config`).
+fn git_repo(b: &Box) {
+    user_sh(
+        b,
+        "git init -q -b main . && git -c user.name=t -c user.email=t@t commit -q \
+         --allow-empty -m init && git add README && git -c user.name=t -c user.email=t@t \
+         commit -q -m readme",
+    );
+}
+
+/// A directory on the host, writable by the test user and by root, that no session sees
+/// (under the box's temporary dir: a private `/tmp` at level B, not mounted at level C).
+fn marker_dir(b: &Box) -> PathBuf {
+    let dir = b.dir.path().join("markers");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// A shell snippet (for `sh -c`, dash's printf) that writes an executable hook at
+/// `HOOK` touching `marker`, and a git config at `FILE` that runs it as its fsmonitor,
+/// i.e. on every `git status`. `extra` adds config lines (`\\t...\\n` escapes).
+fn plant_fsmonitor(hook: &Path, marker: &Path, file: &str, extra: &str) -> String {
+    format!(
+        "printf '#!/bin/sh\\ntouch {marker}\\n' > {hook} && chmod +x {hook} && \
+         printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n{extra}\\tfsmonitor = {hook}\\n' > {file}",
+        marker = marker.display(),
+        hook = hook.display(),
+    )
+}
+
 /// Runs `cmd`, killing it (SIGKILL) when it has not finished after `limit`: `Err` says
 /// how long it was given.
 fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
@@ -98,6 +155,109 @@ fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
     Err(format!(
         "still running after {limit:?}, killed:\n{stdout}{stderr}"
     ))
+}
+
+// ---- 3. Protected git paths cannot be moved away or redirected -----------------------
+
+/// Each attack on the workspace's git state, run in a session; afterwards the user's own
+/// `git status` on the host must not run the planted fsmonitor. Control: with
+/// `workspace.protect = []`, every attack makes the host `git status` run it.
+fn protected_git(mode: As, level: Level) {
+    let Some(b) = boxed(mode, level) else { return };
+    git_repo(&b);
+    let markers = marker_dir(&b);
+    let hook = b.project.join(".fsm-hook");
+    let attacks: Vec<(&str, &str)> = vec![
+        (
+            "swap .git",
+            "mv .git .git2 && mkdir .git && cp -a .git2/. .git/ && {plant .git/config}",
+        ),
+        ("write .git/config", "{plant .git/config}"),
+        (
+            "redirect .git/commondir",
+            "mkdir -p .evil/objects .evil/refs && cp .git/HEAD .evil/ && \
+             {plant .evil/config} && echo ../.evil > .git/commondir",
+        ),
+        (
+            "the workspace as the git dir",
+            "mv .git/HEAD .git/HEAD.moved && echo 'ref: refs/heads/main' > HEAD && \
+             mkdir -p objects refs && {plant_wt config}",
+        ),
+    ];
+    let mut report = Vec::new();
+    for control in [false, true] {
+        for (i, (name, script)) in attacks.iter().enumerate() {
+            let marker = markers.join(format!("fsmonitor-{control}-{i}"));
+            let mut script = script.to_string();
+            for file in [".git/config", ".evil/config"] {
+                script = script.replace(
+                    &format!("{{plant {file}}}"),
+                    &plant_fsmonitor(&hook, &marker, file, ""),
+                );
+            }
+            script = script.replace(
+                "{plant_wt config}",
+                &plant_fsmonitor(&hook, &marker, "config", "\\tworktree = .\\n"),
+            );
+            let sets: &[&str] = if control {
+                &["workspace.protect=[]"]
+            } else {
+                &[]
+            };
+            let out = session(&b, sets, &format!("({script}) && echo PLANTED; true"));
+            let (stdout, stderr) = text(&out);
+            host_git_status(&b);
+            let ran = marker.exists();
+            report.push(format!(
+                "{name} (control {control}): planted {}, fsmonitor ran on the host {ran}\n{stderr}",
+                stdout.contains("PLANTED")
+            ));
+            if control {
+                assert!(
+                    ran,
+                    "control `{name}`: the trick does not work (exit {:?}):\n{stdout}{stderr}",
+                    out.status.code()
+                );
+            } else {
+                assert!(
+                    !ran,
+                    "{mode:?} {level:?}: `{name}`: the host `git status` ran the planted \
+                     fsmonitor\n{stdout}{stderr}"
+                );
+                assert!(out.status.success(), "{stdout}{stderr}");
+            }
+            // Back to a clean repository for the next attack.
+            user_sh(
+                &b,
+                "if [ -d .git2 ]; then rm -rf .git && mv .git2 .git; fi; \
+                 if [ -e .git/HEAD.moved ]; then mv .git/HEAD.moved .git/HEAD; fi; \
+                 rm -rf .evil .fsm-hook .git/commondir HEAD objects refs config \
+                 *.clp-held-* .git/*.clp-held-*; git checkout -q -- . 2>/dev/null; \
+                 printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n' > .git/config",
+            );
+        }
+    }
+    eprintln!("{mode:?} {level:?}:\n{}", report.join("\n"));
+}
+
+#[test]
+fn protected_git_cannot_be_moved_or_redirected_b_as_root() {
+    protected_git(As::Root, Level::B);
+}
+
+#[test]
+fn protected_git_cannot_be_moved_or_redirected_b_as_user() {
+    protected_git(As::User, Level::B);
+}
+
+#[test]
+fn protected_git_cannot_be_moved_or_redirected_c_as_root() {
+    protected_git(As::Root, Level::C);
+}
+
+#[test]
+fn protected_git_cannot_be_moved_or_redirected_c_as_user() {
+    protected_git(As::User, Level::C);
 }
 
 // ---- After the session, clp reads what the session left without being stuck --------
@@ -221,3 +381,4 @@ fn the_session_cannot_kill_clp_before_the_check_as_root() {
 fn the_session_cannot_kill_clp_before_the_check_as_user() {
     kill_the_parent(As::User);
 }
+
