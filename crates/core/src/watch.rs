@@ -189,9 +189,27 @@ fn finding(path: &Path, what: &str) -> Option<String> {
         .parent()
         .and_then(|p| p.file_name())
         .is_some_and(|n| n == "hooks");
-    if in_hooks && !name.ends_with(".sample") {
+    if in_hooks {
+        // `git init` writes the samples; git never runs them.
+        return (!name.ends_with(".sample")).then(|| {
+            format!(
+                "git hook `{}` {what} by the session: git runs it outside the boundary",
+                path.display()
+            )
+        });
+    }
+    if name == "commondir" {
         return Some(format!(
-            "git hook `{}` {what} by the session: git runs it outside the boundary",
+            "`{}` {what} by the session points git at another directory, whose config and \
+             hooks git runs outside the boundary; review it",
+            path.display()
+        ));
+    }
+    if name == ".git" {
+        let target = gitdir_of(path).map_or_else(|| "?".into(), |g| g.display().to_string());
+        return Some(format!(
+            "`{}` {what} by the session points git at `{target}`, whose config and hooks git \
+             runs outside the boundary; review it",
             path.display()
         ));
     }
@@ -289,8 +307,19 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
             let name = entry.file_name();
             let nested = dir != ws;
             if name == ".git" {
-                if nested {
+                if ft.is_dir() && nested {
                     record_repo(&path, out);
+                } else if ft.is_dir() {
+                    // The workspace's own config and hooks are protected; submodules the
+                    // session adds are not (`git status` runs inside each one).
+                    record_modules(&path.join("modules"), out, 0);
+                } else if ft.is_file() {
+                    // A pointer (`gitdir: ...`, as in submodules and worktrees): git runs
+                    // the config and hooks of the directory it names.
+                    record(&path, out);
+                    if let Some(gitdir) = gitdir_of(&path).filter(|g| g.starts_with(ws)) {
+                        record_repo(&gitdir, out);
+                    }
                 }
                 continue;
             }
@@ -318,8 +347,46 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
     true
 }
 
+/// The git directory a `.git` file names, made absolute without touching the disk.
+fn gitdir_of(file: &Path) -> Option<PathBuf> {
+    let text = crate::fsafe::read_regular(file, 4096)?;
+    let text = String::from_utf8(text).ok()?;
+    let target = Path::new(text.trim().strip_prefix("gitdir:")?.trim());
+    let joined = file.parent()?.join(target);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// Records every repository under a `.git/modules` (submodule names may hold `/`, and
+/// submodules nest), without following links.
+fn record_modules(dir: &Path, out: &mut BTreeMap<PathBuf, Stamp>, depth: usize) {
+    if depth > MAX_DEPTH || !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        return;
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if path.join("config").symlink_metadata().is_ok() || path.join("HEAD").exists() {
+            record_repo(&path, out);
+        }
+        record_modules(&path, out, depth + 1);
+    }
+}
+
 fn record_repo(git: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
     record(&git.join("config"), out);
+    record(&git.join("commondir"), out);
     let hooks = git.join("hooks");
     if !hooks.symlink_metadata().is_ok_and(|m| m.is_dir()) {
         // Not through a link: it would list some other directory.
@@ -347,6 +414,39 @@ fn record(path: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repos_behind_git_files_and_submodules_are_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path();
+        let write = |rel: &str, text: &str| {
+            let p = ws.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write("sub/.git", "gitdir: ../.gd\n");
+        write(".gd/config", "[core]\n\tfsmonitor = x\n");
+        write(".git/modules/a/b/config", "");
+        write(".git/modules/a/b/hooks/pre-commit.sample", "");
+        write("far/.git", "gitdir: /elsewhere\n");
+        let mut out = BTreeMap::new();
+        assert!(scan(ws, &mut out));
+        for rel in [
+            "sub/.git",
+            ".gd/config",
+            ".git/modules/a/b/config",
+            "far/.git",
+        ] {
+            assert!(out.contains_key(&ws.join(rel)), "{rel}: {out:?}");
+        }
+        let hook = ws.join(".git/modules/a/b/hooks/pre-commit.sample");
+        assert!(finding(&hook, "created").is_none());
+        let line = finding(&ws.join("sub/.git"), "created").unwrap();
+        assert!(
+            line.contains(&format!("`{}`", ws.join(".gd").display())),
+            "{line}"
+        );
+    }
 
     #[test]
     fn risky_git_keys_are_found() {
