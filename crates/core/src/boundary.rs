@@ -229,3 +229,46 @@ fn protections(
         mounts.push(Mount::new(&path, ws, &path, false, Why::Protected).kind(MountKind::Any));
     }
 }
+
+/// The mount points that lie in what the session can write: a mount whose destination is
+/// inside another, writable mount (the workspace and the state dir inside the profile's
+/// home, mounted at the home's path; the IDE lock dir inside the config dir) needs a
+/// directory or file there. Left to the level, a rootful container engine (Podman as
+/// root, Docker's daemon) makes the missing ones with root's rights, leaving root-owned
+/// directories in the session's home, and through whatever link the session left on the
+/// way (bubblewrap fails on such a link with its own message). The plan makes them first,
+/// as the session user and never through a link (`apply`), so a planted link stops the
+/// launch with clp's message instead. Returns the directories and the files, on the host.
+pub fn mount_points(mounts: &[Mount], host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let outer = mounts
+            .iter()
+            .enumerate()
+            .filter(|(j, w)| {
+                *j != i && w.writable && m.dest.starts_with(&w.dest) && m.dest != w.dest
+            })
+            .max_by_key(|(_, w)| w.dest.components().count());
+        let Some((_, w)) = outer else { continue };
+        let at = w
+            .source
+            .join(m.dest.strip_prefix(&w.dest).unwrap_or(Path::new("")));
+        if at == m.source {
+            // The source itself, at its own path: it exists.
+            continue;
+        }
+        let is_file = match m.kind {
+            MountKind::File => true,
+            MountKind::Any => host.files.contains(&m.source),
+            MountKind::Dir => false,
+        };
+        if is_file {
+            dirs.extend(at.parent().map(Path::to_path_buf));
+            files.push(at);
+        } else {
+            dirs.push(at);
+        }
+    }
+    (dirs, files)
+}

@@ -58,6 +58,15 @@ fn wrap(profile: &Profile, host: &Host, plan: LaunchPlan) -> Result<LaunchPlan, 
         .iter()
         .any(|f| f.path == StatePaths::of(profile).settings);
     let boundary = boundary::build(profile, host, settings)?;
+    let mut plan = plan;
+    let (dirs, files) = boundary::mount_points(&boundary.mounts, host);
+    plan.dirs.extend(dirs);
+    plan.files.extend(files.into_iter().map(|path| PlannedFile {
+        path,
+        contents: String::new(),
+        mode: 0o600,
+        policy: WritePolicy::CreateIfMissing,
+    }));
     match profile.isolation.level {
         Level::Sandbox => level::sandbox::wrap(profile, host, boundary, plan),
         _ => level::container::wrap(profile, host, boundary, plan),

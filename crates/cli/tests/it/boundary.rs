@@ -8,7 +8,7 @@
 //! by path the way a naive launcher would) that shows the same check sees the trick work:
 //! a check that cannot fail proves nothing.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -138,6 +138,24 @@ fn chown(path: &Path, user: &TestUser) {
     std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid)).unwrap();
 }
 
+/// Makes `link` a symbolic link to `target` owned by the test user, as a session (or an
+/// earlier level A one) would leave it; what was there is moved to `link.old`. Done from
+/// the test process: as root the user cannot reach its state dir from the host, only from
+/// inside a session, where the paths clp mounts are busy.
+fn plant_link(b: &Box, link: &Path, target: &Path) {
+    if link.symlink_metadata().is_ok() {
+        let old = PathBuf::from(format!("{}.old", link.display()));
+        std::fs::rename(link, old).unwrap();
+    }
+    std::os::unix::fs::symlink(target, link).unwrap();
+    chown(link, &b.user);
+}
+
+/// The profile's state dir on the host.
+fn state(b: &Box) -> PathBuf {
+    b.home.join(".local/state/clp/box")
+}
+
 /// Runs `cmd`, killing it (SIGKILL) when it has not finished after `limit`: `Err` says
 /// how long it was given.
 fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
@@ -159,6 +177,174 @@ fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
     Err(format!(
         "still running after {limit:?}, killed:\n{stdout}{stderr}"
     ))
+}
+
+// ---- 2. As root, links in session-owned dirs never steer root ------------------------
+
+/// Every path below `root` owned by uid 0 (the session's dirs must hold none).
+fn root_owned(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == 0))
+        .map(|e| e.path().to_owned())
+        .collect()
+}
+
+/// As root, the first session (the test user, inside B or C) and the host user plant
+/// links in what the user owns: the profile's home (`~/.bashrc` into bubblewrap's
+/// `/oldroot`, `~/.local` into the workspace, `~/project` at a root-owned dir), its state
+/// (`settings.json`, `claude/.claude.json` at a root-owned file, `anthropic` and `tmp` at
+/// a root-owned dir). The next root launches (B, then C) either refuse or replace the
+/// links; no root-owned file changes, and root creates nothing in the session's dirs (at C
+/// the engine, as root, would create its mount points there). Control: the same mounts
+/// done by path by a root engine leave root-owned mount points in the profile's home.
+fn root_never_steered(level: Level) {
+    let Some(b) = boxed(As::Root, level) else {
+        return;
+    };
+    let victim_file = b.dir.path().join("victim-file");
+    std::fs::write(&victim_file, "root's\n").unwrap();
+    std::fs::set_permissions(&victim_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let victim_dir = b.dir.path().join("victim-dir");
+    std::fs::create_dir_all(&victim_dir).unwrap();
+    let var_tmp = PathBuf::from(format!("/var/tmp/clp-it-victim-{}", std::process::id()));
+    let _ = std::fs::remove_file(&var_tmp);
+
+    // A first launch creates the profile's dirs; then the session plants what it can.
+    let out = session(
+        &b,
+        &[],
+        &format!(
+            "cd \"$CLAUDE_CONFIG_DIR\" && rm -f .claude.json && ln -s '{file}' .claude.json \
+             && cd .. && rm -rf anthropic tmp && ln -s '{dir}' anthropic && ln -s '{dir}' tmp \
+             && ln -s ../../oldroot{var_tmp} \"$HOME/.bashrc\" && echo planted",
+            file = victim_file.display(),
+            dir = victim_dir.display(),
+            var_tmp = var_tmp.display(),
+        ),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("planted"), "{level:?}: {stdout}{stderr}");
+    let home = state(&b).join("home");
+    let planted_inside = ["claude/.claude.json", "anthropic", "tmp", "home/.bashrc"];
+    for link in planted_inside {
+        std::fs::remove_file(state(&b).join(link)).unwrap();
+    }
+    for dir in ["anthropic", "tmp"] {
+        std::fs::create_dir(state(&b).join(dir)).unwrap();
+        chown(&state(&b).join(dir), &b.user);
+    }
+
+    let check = |when: &str| {
+        assert_eq!(
+            std::fs::read_to_string(&victim_file).unwrap(),
+            "root's\n",
+            "{level:?} {when}"
+        );
+        let meta = std::fs::metadata(&victim_file).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (0, 0o600),
+            "{level:?} {when}"
+        );
+        assert_eq!(std::fs::metadata(&victim_dir).unwrap().uid(), 0);
+        assert!(
+            std::fs::read_dir(&victim_dir).unwrap().next().is_none(),
+            "{level:?} {when}: something was created in the root-owned dir"
+        );
+        assert!(!var_tmp.exists(), "{level:?} {when}: {}", var_tmp.display());
+        let owned: Vec<PathBuf> = root_owned(&state(&b))
+            .into_iter()
+            .chain(root_owned(&b.project))
+            .collect();
+        assert!(
+            owned.is_empty(),
+            "{level:?} {when}: root created these in the session's dirs:\n{owned:#?}"
+        );
+    };
+    check("after the first launch");
+    // One link at a time, so that each one meets the launch on its own: the four the
+    // session planted above, and three a session cannot replace while they are mount
+    // points (planted as the user would between sessions).
+    let oldroot = PathBuf::from(format!("../../oldroot{}", var_tmp.display()));
+    let links: [(&str, &Path); 7] = [
+        ("claude/.claude.json", &victim_file),
+        ("anthropic", &victim_dir),
+        ("tmp", &victim_dir),
+        ("home/.bashrc", &oldroot),
+        ("settings.json", &victim_file),
+        ("home/.local", &b.project),
+        ("home/project", &victim_dir),
+    ];
+    for (link, target) in links {
+        let at = state(&b).join(link);
+        plant_link(&b, &at, target);
+        let out = session(&b, &[], "echo x > \"$HOME/.bashrc\"; ls -a \"$HOME\"");
+        let (stdout, stderr) = text(&out);
+        assert!(
+            out.status.code() == Some(2) || out.status.success(),
+            "{level:?} {link}: {stdout}{stderr}"
+        );
+        check(&format!(
+            "after a launch over `{link}` -> `{}`",
+            target.display()
+        ));
+        std::fs::remove_file(&at).unwrap();
+        let old = PathBuf::from(format!("{}.old", at.display()));
+        if old.symlink_metadata().is_ok() {
+            std::fs::rename(old, &at).unwrap();
+        }
+    }
+    let out = session(&b, &[], "echo ok");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{level:?}: {stdout}{stderr}");
+    check("after a clean launch");
+
+    // Control: mounting the workspace inside the profile's home, by path, as root, makes
+    // root create the mount point in the session's home.
+    let probe = home.join("control-mount-point");
+    let out = match level {
+        Level::B => Command::new("bwrap")
+            .args(["--ro-bind", "/", "/", "--bind"])
+            .arg(&home)
+            .arg("/mnt")
+            .arg("--bind")
+            .arg(&b.project)
+            .args(["/mnt/control-mount-point", "true"])
+            .output()
+            .unwrap(),
+        Level::C => Command::new("podman")
+            .args(["--runtime=runc", "run", "--rm", "--pull=never"])
+            .args(container_root_flags())
+            .arg(format!("--volume={}:/h", home.display()))
+            .arg(format!(
+                "--volume={}:/h/control-mount-point",
+                b.project.display()
+            ))
+            .args([IMAGE, "true"])
+            .output()
+            .unwrap(),
+    };
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(std::fs::metadata(&probe).unwrap().uid(), 0, "control");
+}
+
+fn container_root_flags() -> Vec<String> {
+    ["--ulimit=nofile=20000:20000", "--ulimit=nproc=32768:32768"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[test]
+fn root_launches_never_write_through_links_in_session_dirs_b() {
+    root_never_steered(Level::B);
+}
+
+#[test]
+fn root_launches_never_write_through_links_in_session_dirs_c() {
+    root_never_steered(Level::C);
 }
 
 // ---- 3. Protected git paths cannot be moved away or redirected -----------------------
