@@ -131,15 +131,14 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
     if let Some(boundary) = &plan.boundary {
         for m in &boundary.mounts {
             let token = m.fd_token();
-            if !argv.contains(&token) {
-                continue;
-            }
-            let fd = open_source(m, boundary.user.uid)?;
-            let n = fd.as_raw_fd().to_string();
+            // One descriptor per use: bubblewrap closes each one it has mounted, and a
+            // source can be mounted twice (the profile's home, at the home's path and
+            // pinned in the state dir).
             for a in argv.iter_mut().filter(|a| **a == token) {
-                *a = n.clone();
+                let fd = open_source(m, boundary.user.uid)?;
+                *a = fd.as_raw_fd().to_string();
+                fds.push(fd);
             }
-            fds.push(fd);
         }
     }
     if argv.iter().any(|a| a == SECCOMP_FD) {

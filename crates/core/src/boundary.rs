@@ -120,6 +120,11 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
     let mut mounts = vec![
         Mount::new(&paths.home, state, &home, true, Why::ProfileHome),
         Mount::new(&paths.root, state, &paths.root, true, Why::State),
+        // Through the state dir a session sees its home as a plain directory: it could
+        // rename it and leave a link to the real home in its place, and another launch of
+        // the profile at level C (which mounts by path) could follow that link between
+        // clp's check and the engine's mount. Pinned, it cannot be moved.
+        Mount::new(&paths.home, state, &paths.home, true, Why::Pinned),
     ];
     let config = &profile.isolation.config_dir;
     if !config.starts_with(&paths.root) {

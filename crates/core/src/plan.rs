@@ -276,8 +276,9 @@ pub enum Why {
     Writable,
     /// `workspace.read-only`.
     ReadOnly,
-    /// A directory of the workspace mounted onto itself, so that it cannot be renamed
-    /// away and replaced (the parents of protected paths, `.git` among them).
+    /// A directory mounted onto itself, so that it cannot be renamed away and replaced
+    /// (the parents of protected paths, `.git` among them, and the profile's home inside
+    /// its state dir).
     Pinned,
     /// A workspace path that tools outside the boundary execute later (read-only).
     Protected,

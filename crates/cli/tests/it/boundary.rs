@@ -179,6 +179,129 @@ fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
     ))
 }
 
+/// What a launcher that mounts by path (not by descriptor) would show of `path`: a
+/// bubblewrap (the test's own: as root, the state dir is out of the user's reach) binding
+/// it at `/mnt` and listing it.
+fn mounted_by_path(path: &Path) -> String {
+    let out = Command::new("bwrap")
+        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--ro-bind"])
+        .arg(path)
+        .args([
+            "/mnt",
+            "--",
+            "sh",
+            "-c",
+            "ls -a /mnt; cat /mnt/* 2>/dev/null",
+        ])
+        .output()
+        .unwrap();
+    text(&out).0
+}
+
+// ---- 1. Bind sources never follow planted symbolic links ----------------------------
+
+/// A first session with the protections off swaps `.git/hooks` for a link to a host
+/// directory it must not see; the next launch refuses (exit 2, naming the path) and shows
+/// nothing of it. Then the profile's own home is made a link to `/` (a session cannot do
+/// that any more: the home is pinned, see the `EBUSY` below; the host user plants it as an
+/// earlier level A session could): refused the same way. Control: a mount by path shows
+/// the targets.
+fn bind_sources(mode: As, level: Level) {
+    let Some(b) = boxed(mode, level) else { return };
+    let hidden = b.dir.path().join("hidden");
+    std::fs::create_dir_all(&hidden).unwrap();
+    std::fs::write(hidden.join("secret.txt"), "HIDDENDIRSECRET\n").unwrap();
+    chown(&hidden, &b.user);
+    chown(&hidden.join("secret.txt"), &b.user);
+
+    let out = session(
+        &b,
+        &["workspace.protect=[]"],
+        &format!(
+            "mv .git/hooks .git/hooks.real && ln -s '{}' .git/hooks && echo planted",
+            hidden.display()
+        ),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stdout.contains("planted"),
+        "{mode:?} {level:?}: {stdout}{stderr}"
+    );
+    assert!(
+        mounted_by_path(&b.project.join(".git/hooks")).contains("HIDDENDIRSECRET"),
+        "control: a mount by path follows the link"
+    );
+
+    let out = session(&b, &[], "ls -a .git/hooks/; cat .git/hooks/*");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{mode:?} {level:?}: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("`{}`", b.project.join(".git/hooks").display()))
+            && stderr.contains("symbolic link"),
+        "{mode:?} {level:?}: the message names the path: {stderr}"
+    );
+    assert!(!stdout.contains("HIDDENDIRSECRET") && !stderr.contains("HIDDENDIRSECRET"));
+    std::fs::remove_file(b.project.join(".git/hooks")).unwrap();
+    std::fs::rename(
+        b.project.join(".git/hooks.real"),
+        b.project.join(".git/hooks"),
+    )
+    .unwrap();
+
+    // The profile's home, inside its state dir: pinned, so a session cannot swap it.
+    let out = session(
+        &b,
+        &[],
+        "cd \"$CLAUDE_CONFIG_DIR/..\" && if mv home home.real 2>&1; then echo MOVED; fi",
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success() && !stdout.contains("MOVED") && stdout.contains("busy"),
+        "{mode:?} {level:?}: the profile's home could be moved: {stdout}{stderr}"
+    );
+    plant_link(&b, &state(&b).join("home"), Path::new("/"));
+    assert!(
+        mounted_by_path(&state(&b).join("home")).contains("etc"),
+        "control: a mount by path follows the link"
+    );
+    let out = session(&b, &[], "ls -a \"$HOME\"");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{mode:?} {level:?}: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("`{}`", state(&b).join("home").display())),
+        "{mode:?} {level:?}: {stderr}"
+    );
+    assert!(!stdout.contains("etc"), "{stdout}");
+}
+
+#[test]
+fn bind_sources_never_follow_planted_symlinks_b_as_root() {
+    bind_sources(As::Root, Level::B);
+}
+
+#[test]
+fn bind_sources_never_follow_planted_symlinks_b_as_user() {
+    bind_sources(As::User, Level::B);
+}
+
+#[test]
+fn bind_sources_never_follow_planted_symlinks_c_as_root() {
+    bind_sources(As::Root, Level::C);
+}
+
+#[test]
+fn bind_sources_never_follow_planted_symlinks_c_as_user() {
+    bind_sources(As::User, Level::C);
+}
+
 // ---- 2. As root, links in session-owned dirs never steer root ------------------------
 
 /// Every path below `root` owned by uid 0 (the session's dirs must hold none).
