@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use clp_test_backend::{Backend, Config};
 
-use crate::common::text;
+use crate::common::{self, require, text};
 use crate::container;
 use crate::sandbox::{self, As, Box, TestUser};
 
@@ -573,6 +573,456 @@ fn protected_git_cannot_be_moved_or_redirected_c_as_user() {
     protected_git(As::User, Level::C);
 }
 
+// ---- 4. No descriptor of the caller crosses ----------------------------------------
+
+/// `cmd` started from `bash -c 'PREFIX; exec "$@"'`, with the same environment and
+/// directory: what the caller opens in PREFIX is inherited by clp.
+fn wrapped(cmd: &Command, prefix: &str) -> Command {
+    let mut w = Command::new("bash");
+    w.arg("-c")
+        .arg(format!("{prefix}; exec \"$@\""))
+        .arg("bash")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env_clear()
+        .stdin(Stdio::null());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            w.env(k, v);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        w.current_dir(dir);
+    }
+    w
+}
+
+/// The caller runs clp with a root-only file open at 7 and a directory the boundary hides
+/// at 8, neither close-on-exec. Inside, neither exists and `/proc/self/fd` lists 0-2 and
+/// `ls`'s own. Control: at level A both are readable.
+fn caller_fds(mode: As, level: Level) {
+    let Some(b) = boxed(mode, level) else { return };
+    let root_only = b.dir.path().join("root-only.txt");
+    std::fs::write(&root_only, "ROOTONLYSECRET\n").unwrap();
+    std::fs::set_permissions(&root_only, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let hidden = b.dir.path().join("hidden-dir");
+    std::fs::create_dir_all(&hidden).unwrap();
+    std::fs::write(hidden.join("key"), "HIDDENDIRKEY\n").unwrap();
+    std::fs::set_permissions(hidden.join("key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let prefix = format!(
+        "exec 7<'{}'; exec 8<'{}'",
+        root_only.display(),
+        hidden.display()
+    );
+    let script =
+        "echo fds: $(ls /proc/self/fd | tr '\\n' ' '); cat <&7; cat /proc/self/fd/8/key; true";
+    for control in [false, true] {
+        let mut args = vec!["run", "box", "--", "sh", "-c", script];
+        if control {
+            args.splice(0..0, ["--set", "isolation.level=env"]);
+        }
+        let out = wrapped(&b.clp(&args), &prefix).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{mode:?} {level:?}: {stdout}{stderr}");
+        let leaked = stdout.contains("ROOTONLYSECRET") || stdout.contains("HIDDENDIRKEY");
+        if control {
+            assert!(
+                stdout.contains("ROOTONLYSECRET") && stdout.contains("HIDDENDIRKEY"),
+                "control: the descriptors are not inherited at level A:\n{stdout}{stderr}"
+            );
+            continue;
+        }
+        assert!(!leaked, "{mode:?} {level:?}: {stdout}{stderr}");
+        let fds: Vec<u32> = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("fds:"))
+            .unwrap()
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert!(
+            fds.iter().all(|fd| *fd <= 3),
+            "{mode:?} {level:?}: descriptors inside: {fds:?}"
+        );
+    }
+}
+
+#[test]
+fn caller_descriptors_do_not_cross_b_as_root() {
+    caller_fds(As::Root, Level::B);
+}
+
+#[test]
+fn caller_descriptors_do_not_cross_b_as_user() {
+    caller_fds(As::User, Level::B);
+}
+
+#[test]
+fn caller_descriptors_do_not_cross_c_as_root() {
+    caller_fds(As::Root, Level::C);
+}
+
+#[test]
+fn caller_descriptors_do_not_cross_c_as_user() {
+    caller_fds(As::User, Level::C);
+}
+
+// ---- 5. No session keyring, no typing into the terminal ------------------------------
+
+/// Perl's `syscall` with x86_64 numbers: `keyctl` is 250, `add_key` 248.
+/// (Perl wants writable strings for `syscall`, hence the variables.)
+const KEYCTL_SEARCH: &str = "syscall(250, 10, -3, $t, $d, 0)";
+
+/// The caller joins a new session keyring holding a key, then runs clp. Inside, the key
+/// cannot be found (B: `keyctl` fails with EPERM; C: the engine gives the container a
+/// keyring of its own) and no key can be added at B. Control: at level A it is found.
+fn keyring(mode: As, level: Level) {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("SKIPPED: the keyring test uses x86_64 syscall numbers");
+        return;
+    }
+    require("perl", common::which("perl"));
+    let Some(b) = boxed(mode, level) else { return };
+    let prefix = "exec perl -e 'my ($t, $d, $p) = (\"user\", \"clp-it-key\", \"KEYSECRET\"); \
+                  syscall(250, 1, 0) > 0 or die \"join: $!\"; \
+                  syscall(248, $t, $d, $p, 9, -3) > 0 or die \"add: $!\"; \
+                  exec @ARGV' -- \"$@\"";
+    let inside = format!(
+        "perl -e 'my ($t, $d, $n, $x) = (\"user\", \"clp-it-key\", \"clp-it-new\", \"x\"); \
+         $r = {KEYCTL_SEARCH}; print \"search=$r $!\\n\"; \
+         $a = syscall(248, $t, $n, $x, 1, -3); print \"add=$a $!\\n\"'"
+    );
+    for control in [false, true] {
+        let mut args = vec!["run", "box", "--", "sh", "-c", inside.as_str()];
+        if control {
+            args.splice(0..0, ["--set", "isolation.level=env"]);
+        }
+        let clp = b.clp(&args);
+        // bash execs perl, which joins a keyring and execs clp.
+        let mut cmd = wrapped(&clp, prefix);
+        let out = cmd.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{mode:?} {level:?}: {stdout}{stderr}");
+        let found = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("search="))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(-1);
+        if control {
+            assert!(
+                found > 0,
+                "control: the key is not found at level A: {stdout}"
+            );
+            continue;
+        }
+        assert!(
+            found < 0,
+            "{mode:?} {level:?}: the caller's key was found: {stdout}"
+        );
+        if level == Level::B {
+            assert!(
+                stdout.contains("search=-1 Operation not permitted")
+                    && stdout.contains("add=-1 Operation not permitted"),
+                "{mode:?}: {stdout}"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_session_keyring_b_as_root() {
+    keyring(As::Root, Level::B);
+}
+
+#[test]
+fn no_session_keyring_b_as_user() {
+    keyring(As::User, Level::B);
+}
+
+#[test]
+fn no_session_keyring_c_as_root() {
+    keyring(As::Root, Level::C);
+}
+
+#[test]
+fn no_session_keyring_c_as_user() {
+    keyring(As::User, Level::C);
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `cmd` as one shell line (`env -i VAR=... PROGRAM ARGS...`).
+fn command_line(cmd: &Command) -> String {
+    let mut line = String::from("env -i");
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            line.push_str(&format!(
+                " {}={}",
+                k.to_string_lossy(),
+                shell_quote(&v.to_string_lossy())
+            ));
+        }
+    }
+    line.push_str(&format!(
+        " {}",
+        shell_quote(&cmd.get_program().to_string_lossy())
+    ));
+    for a in cmd.get_args() {
+        line.push_str(&format!(" {}", shell_quote(&a.to_string_lossy())));
+    }
+    line
+}
+
+/// In a real terminal (tmux), the session pushes `touch MARKER` into the terminal's input
+/// with `TIOCSTI`: the shell that started clp would run it after clp exits. Inside B the
+/// ioctl fails; inside C it reaches only the container's own terminal. Control: at level A
+/// the shell runs the injected line.
+fn typing(mode: As, level: Level) {
+    require("tmux (apt-get install tmux)", common::which("tmux"));
+    let Some(b) = boxed(mode, level) else { return };
+    let markers = marker_dir(&b);
+    for control in [false, true] {
+        let marker = markers.join(format!("injected-{control}"));
+        let inject = format!(
+            "perl -e 'for (split //, \"touch {}\\n\") {{ ioctl(STDIN, 0x5412, $_) or print \"ioctl: $!\\n\" and exit }} print \"injected\\n\"'",
+            marker.display()
+        );
+        let mut args = vec!["run", "box", "--", "sh", "-c", inject.as_str()];
+        if control {
+            args.splice(0..0, ["--set", "isolation.level=env"]);
+        }
+        let mut cmd = b.clp(&args);
+        cmd.env("TERM", "xterm-256color");
+        let script = b.dir.path().join(format!("typing-{control}.sh"));
+        std::fs::write(
+            &script,
+            format!(
+                "cd {}\n{}; echo CLP-EXITED\n",
+                shell_quote(&b.project.display().to_string()),
+                command_line(&cmd)
+            ),
+        )
+        .unwrap();
+        let session_name = format!(
+            "clp-it-typing-{}-{mode:?}-{level:?}-{control}",
+            std::process::id()
+        );
+        let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session_name,
+            "-x",
+            "150",
+            "-y",
+            "40",
+            "bash --norc --noprofile",
+        ]);
+        tmux(&[
+            "send-keys",
+            "-t",
+            &session_name,
+            "-l",
+            &format!(". {}", script.display()),
+        ]);
+        tmux(&["send-keys", "-t", &session_name, "Enter"]);
+        for _ in 0..240 {
+            let screen = text(&tmux(&["capture-pane", "-p", "-t", &session_name])).0;
+            if screen.contains("CLP-EXITED\n") || screen.trim_end().ends_with("CLP-EXITED") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // The shell reads what was pushed once clp is gone.
+        std::thread::sleep(Duration::from_millis(1500));
+        let screen = text(&tmux(&["capture-pane", "-p", "-t", &session_name])).0;
+        tmux(&["kill-session", "-t", &session_name]);
+        assert!(
+            screen.contains("CLP-EXITED"),
+            "{mode:?} {level:?}:\n{screen}"
+        );
+        if control {
+            assert!(
+                marker.exists(),
+                "control: nothing was injected at level A:\n{screen}"
+            );
+        } else {
+            assert!(
+                !marker.exists(),
+                "{mode:?} {level:?}: the session typed into the caller's terminal:\n{screen}"
+            );
+            if level == Level::B {
+                assert!(
+                    screen.contains("ioctl: Operation not permitted"),
+                    "{screen}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn no_typing_into_the_terminal_b_as_root() {
+    typing(As::Root, Level::B);
+}
+
+#[test]
+fn no_typing_into_the_terminal_b_as_user() {
+    typing(As::User, Level::B);
+}
+
+#[test]
+fn no_typing_into_the_terminal_c_as_root() {
+    typing(As::Root, Level::C);
+}
+
+#[test]
+fn no_typing_into_the_terminal_c_as_user() {
+    typing(As::User, Level::C);
+}
+
+// ---- 6. Workspace choices are judged after resolving --------------------------------
+
+/// Each workspace, given with `--set workspace.path` or as the current directory at level
+/// B, is refused with exit 2, the key, the resolved path and the reason, or accepted.
+/// Control: at level A the current directory is not judged (nothing is writable there
+/// that is not already), so the same refused directories are accepted.
+fn workspace_choices(mode: As) {
+    let Some(user) = sandbox::ready(mode) else {
+        return;
+    };
+    let backend = Backend::start(Config::default()).unwrap();
+    let b = Box::new(mode, user, backend);
+    b.profile(
+        "here",
+        &format!(
+            "extends = \"local-glm\"\n[backend]\nurl = \"{}\"\ncheck = false\n",
+            b.url
+        ),
+    );
+    let home = b.home.clone();
+    let other = PathBuf::from(format!("/home/clp-it-other-{}", std::process::id()));
+    std::fs::create_dir_all(&other).unwrap();
+    let state_root = home.join(".local/state/clp");
+    std::fs::create_dir_all(&state_root).unwrap();
+    std::os::unix::fs::symlink(&home, home.join("home-link")).unwrap();
+    std::fs::create_dir_all(home.join("src/real")).unwrap();
+    std::os::unix::fs::symlink(home.join("src/real"), home.join("proj-link")).unwrap();
+    std::fs::create_dir_all(home.join("my project")).unwrap();
+    let tmp_x = b.dir.path().join("x");
+    std::fs::create_dir_all(&tmp_x).unwrap();
+    for d in [
+        &home,
+        &state_root,
+        &home.join("src"),
+        &home.join("src/real"),
+        &home.join("my project"),
+    ] {
+        if mode == As::User {
+            chown(d, &b.user);
+        }
+    }
+    let h = |p: &str| home.join(p).display().to_string();
+    // (given, resolved, reason); an empty reason: accepted.
+    let cases: Vec<(String, String, &str)> = vec![
+        (h(".claude"), h(".claude"), "is the normal install's config"),
+        (h(".ssh"), h(".ssh"), "is a credential store"),
+        ("/tmp".into(), "/tmp".into(), "is shared by everyone"),
+        (
+            "/etc".into(),
+            "/etc".into(),
+            "is inside the system tree `/etc`",
+        ),
+        ("/home".into(), "/home".into(), "is shared by everyone"),
+        (
+            h("home-link"),
+            home.display().to_string(),
+            "is your whole home",
+        ),
+        (
+            other.display().to_string(),
+            other.display().to_string(),
+            "is another account's home",
+        ),
+        (
+            state_root.display().to_string(),
+            state_root.display().to_string(),
+            "is clp's own config or state",
+        ),
+        (h("src/x"), h("src/x"), ""),
+        ("/srv/clp-it-x".into(), "/srv/clp-it-x".into(), ""),
+        (tmp_x.display().to_string(), tmp_x.display().to_string(), ""),
+        (h("my project"), h("my project"), ""),
+        (h("proj-link"), h("src/real"), ""),
+    ];
+    let mut failures = Vec::new();
+    for (given, resolved, reason) in &cases {
+        let set = format!("workspace.path={given}");
+        let out = b
+            .clp(&["--set", &set, "run", "box", "--dry-run", "--", "true"])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        let ok = if reason.is_empty() {
+            out.status.success()
+        } else {
+            out.status.code() == Some(2)
+                && stderr.contains("workspace.path")
+                && stderr.contains(&format!("`{resolved}`"))
+                && stderr.contains(reason)
+        };
+        if !ok {
+            failures.push(format!(
+                "--set {given}: exit {:?}\n{stderr}",
+                out.status.code()
+            ));
+        }
+        // The same directory as the current one, where it exists.
+        if !Path::new(given).is_dir() {
+            continue;
+        }
+        for control in [false, true] {
+            let mut args = vec!["run", "here", "--dry-run", "--", "true"];
+            if control {
+                args.splice(0..0, ["--set", "isolation.level=env"]);
+            }
+            let out = b.clp(&args).current_dir(given).output().unwrap();
+            let (_, stderr) = text(&out);
+            let ok = if reason.is_empty() || control {
+                out.status.success()
+            } else {
+                out.status.code() == Some(2)
+                    && stderr.contains("workspace.path")
+                    && stderr.contains("current directory")
+                    && stderr.contains(resolved.as_str())
+                    && stderr.contains(reason)
+            };
+            if !ok {
+                failures.push(format!(
+                    "cwd {given} (level A: {control}): exit {:?}\n{stderr}",
+                    out.status.code()
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&other);
+    assert!(failures.is_empty(), "{mode:?}:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn workspace_choices_are_judged_after_resolving_as_root() {
+    workspace_choices(As::Root);
+}
+
+#[test]
+fn workspace_choices_are_judged_after_resolving_as_user() {
+    workspace_choices(As::User);
+}
+
 // ---- 7. Files other tools run later: read-only, or held aside -------------------------
 
 /// The tool files, with what the session writes into each.
@@ -865,4 +1315,155 @@ fn the_session_cannot_kill_clp_before_the_check_as_root() {
 #[test]
 fn the_session_cannot_kill_clp_before_the_check_as_user() {
     kill_the_parent(As::User);
+}
+
+// ---- 8. Level C secrets never reach the engine's storage -----------------------------
+
+/// Where an engine keeps state for `uid` (root's rootful storage, or the test user's
+/// rootless one), as far as it exists.
+fn engine_state_dirs(mode: As, user: &TestUser) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = match mode {
+        As::Root => [
+            "/var/lib/containers",
+            "/run/containers",
+            "/run/libpod",
+            "/run/runc",
+            "/run/crun",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect(),
+        As::User => {
+            let home = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(user.uid))
+                .unwrap()
+                .unwrap()
+                .dir;
+            let uid = user.uid;
+            vec![
+                home.join(".local/share/containers"),
+                PathBuf::from(format!("/run/user/{uid}")),
+                PathBuf::from(format!("/tmp/containers-user-{uid}")),
+                PathBuf::from(format!("/tmp/podman-run-{uid}")),
+                PathBuf::from(format!("/tmp/run-{uid}")),
+            ]
+        }
+    };
+    dirs.extend(["/run/clp", "/dev/shm"].map(PathBuf::from));
+    dirs.retain(|d| d.exists());
+    dirs
+}
+
+/// Files under `dirs` that contain `needle`.
+fn grep(dirs: &[PathBuf], needle: &str) -> Vec<String> {
+    let out = Command::new("grep")
+        .args(["-rlsaF", "--", needle])
+        .args(dirs)
+        .output()
+        .unwrap();
+    text(&out).0.lines().map(String::from).collect()
+}
+
+/// A level C profile with `auth-token` from `token-env`: after a `--rm` run, the token's
+/// value is in no file of the engine's storage or run dirs, nor clp's runtime dir.
+/// Control: the same engine run with `--env=VAR` leaves it in its database.
+fn secrets(mode: As) {
+    let Some(user) = container::ready(mode, IMAGE) else {
+        return;
+    };
+    let backend = Backend::start(Config::default()).unwrap();
+    let url = backend.url();
+    let mut b = container::container_box_at(mode, user.clone(), backend, &url, true, "");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let secret = format!("tok-boundary-{}-{nanos}", std::process::id());
+    b.extra_env.push(("CLP_IT_TOKEN".into(), secret.clone()));
+    // Compared by its hash: the value itself must not be in the container's argv.
+    use sha2::Digest;
+    let out = session(
+        &b,
+        &[],
+        &format!(
+            "[ \"$(printf %s \"$ANTHROPIC_AUTH_TOKEN\" | sha256sum | cut -d' ' -f1)\" = {:x} ] && echo delivered",
+            sha2::Sha256::digest(&secret)
+        ),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("delivered"), "{mode:?}: {stdout}{stderr}");
+    let dirs = engine_state_dirs(mode, &user);
+    let found = grep(&dirs, &secret);
+    assert!(
+        found.is_empty(),
+        "{mode:?}: the secret is on disk after the session:\n{found:#?}"
+    );
+
+    // Control: a value given with `--env` is in the engine's storage, where the grep
+    // finds it. After `--rm` it usually stays in a free page of Podman's database; with
+    // other containers starting meanwhile that page can be reused, so the control keeps
+    // the container until it has looked, and only reports what `--rm` leaves.
+    let control = format!("{secret}-control");
+    let podman = |args: &[&str]| {
+        let mut c = if mode == As::Root {
+            let mut c = Command::new("podman");
+            c.arg("--runtime=runc");
+            c
+        } else {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={}", user.uid),
+                &format!("--regid={}", user.gid),
+                "--clear-groups",
+                "--",
+                "podman",
+            ]);
+            c.env("HOME", &b.home);
+            c
+        };
+        let out = c
+            .args(args)
+            .env("CLP_IT_TOKEN", &control)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "control: podman {args:?}: {:?}",
+            text(&out)
+        );
+        text(&out).0.trim().to_owned()
+    };
+    let mut create = vec![
+        "create",
+        "--pull=never",
+        "--network=host",
+        "--env=CLP_IT_TOKEN",
+    ];
+    let flags = container_root_flags();
+    if mode == As::Root {
+        create.extend(flags.iter().map(String::as_str));
+    }
+    create.extend([IMAGE, "true"]);
+    let id = podman(&create);
+    let found = grep(&dirs, &control);
+    podman(&["rm", &id]);
+    assert!(
+        !found.is_empty(),
+        "control: the grep does not find a value passed with --env in {dirs:?}"
+    );
+    eprintln!(
+        "{mode:?}: a value passed with --env, after `podman rm`, is still in: {:?}",
+        grep(&dirs, &control)
+    );
+}
+
+#[test]
+fn container_secrets_never_reach_engine_storage_as_root() {
+    secrets(As::Root);
+}
+
+#[test]
+fn container_secrets_never_reach_engine_storage_as_user() {
+    secrets(As::User);
 }
