@@ -130,9 +130,8 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Report {
         let Some(made) = planted(&b.workspace, rel) else {
             continue;
         };
-        let aside = PathBuf::from(format!("{}.clp-held-{stamp}", made.display()));
-        match ws.rename_aside(&made, &aside) {
-            Ok(()) => report
+        match hold_aside(&ws, &made, stamp) {
+            Ok(aside) => report
                 .held
                 .push((b.workspace.join(&made), b.workspace.join(&aside))),
             Err(e) => report.findings.push(format!(
@@ -165,6 +164,40 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Report {
         ));
     }
     report
+}
+
+/// Renames `made` to `<made>.clp-held-<stamp>`, or, when the session already took that
+/// name (it knows the clock and when it ends), to a name it cannot guess. Returns the new
+/// name.
+fn hold_aside(ws: &Dir, made: &Path, stamp: u64) -> Result<PathBuf, crate::fsafe::FsError> {
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let aside = if attempt == 0 {
+            PathBuf::from(format!("{}.clp-held-{stamp}", made.display()))
+        } else {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            PathBuf::from(format!(
+                "{}.clp-held-{stamp}-{}{nanos:09}{attempt}",
+                made.display(),
+                std::process::id()
+            ))
+        };
+        match ws.rename_aside(made, &aside) {
+            Ok(()) => return Ok(aside),
+            Err(crate::fsafe::FsError::Io { source, .. })
+                if source.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                last = Some(source);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::fsafe::FsError::Io {
+        path: made.to_owned(),
+        source: last.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into()),
+    })
 }
 
 /// What to hold aside for the watched `rel`: the first symbolic link on the way to it (a

