@@ -104,9 +104,17 @@ pub fn prepare(plan: &LaunchPlan) -> Result<Opened, Error> {
     let session = std::process::id().to_string();
     let fill = |s: &str| s.replace(crate::level::container::SESSION, &session);
     let mut opened = if plan.level == crate::model::Level::Container {
-        check_mounts(plan)?;
+        let ids = check_mounts(plan)?;
+        let argv = plan
+            .argv
+            .iter()
+            .map(|a| {
+                ids.iter()
+                    .fold(a.clone(), |a, (token, id)| a.replace(token.as_str(), id))
+            })
+            .collect();
         Opened {
-            argv: plan.argv.clone(),
+            argv,
             fds: Vec::new(),
             secret_dir: None,
         }
@@ -168,15 +176,21 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
 }
 
 /// Checks every mount source of a container plan the way [`open_mounts`] does; the
-/// engine then resolves them by path (a container engine takes no descriptors).
-pub fn check_mounts(plan: &LaunchPlan) -> Result<(), Error> {
+/// engine then resolves them by path (a container engine takes no descriptors). Returns
+/// each source's identity token with the `device:inode` found, which the container
+/// compares with what the engine mounted before it runs anything.
+pub fn check_mounts(plan: &LaunchPlan) -> Result<Vec<(String, String)>, Error> {
+    let mut ids = Vec::new();
     if let Some(boundary) = &plan.boundary {
         // The secret dir is made at launch, after this check, in clp's own runtime dir.
         for m in boundary.mounts.iter().filter(|m| m.why != Why::Secrets) {
-            open_source(m, boundary.user.uid)?;
+            let fd = open_source(m, boundary.user.uid)?;
+            let st = nix::sys::stat::fstat(&fd)
+                .map_err(|e| Error::io("cannot check", &m.source, e.into()))?;
+            ids.push((m.id_token(), format!("{}:{}", st.st_dev, st.st_ino)));
         }
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// Opens one mount's source below its anchor.

@@ -323,4 +323,11 @@ impl Mount {
     pub fn fd_token(&self) -> String {
         format!("<fd:{}>", self.source.display())
     }
+
+    /// The token standing for the source's identity (`device:inode`, as `stat -c %d:%i`
+    /// prints it) in a rendered argv: clp checks the source and puts what it found there
+    /// (level C, where the engine mounts by path).
+    pub fn id_token(&self) -> String {
+        format!("<id:{}>", self.source.display())
+    }
 }

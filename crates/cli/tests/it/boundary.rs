@@ -302,6 +302,92 @@ fn bind_sources_never_follow_planted_symlinks_c_as_user() {
     bind_sources(As::User, Level::C);
 }
 
+/// Level C hands paths to the engine, which resolves them after clp's check: a session of
+/// the same workspace still running can swap what it created (here `.vscode`, missing
+/// when it started, so neither pinned nor read-only for it) for a link in between. A
+/// `podman` on PATH that makes the swap just before the real one starts plays that race
+/// deterministically. The container compares each mount with what clp checked and stops
+/// before running anything. Control: the engine, given that path, mounts the link's
+/// target.
+fn swapped_before_the_engine(mode: As) {
+    let Some(mut b) = boxed(mode, Level::C) else {
+        return;
+    };
+    let hidden = b.dir.path().join("hidden");
+    std::fs::create_dir_all(&hidden).unwrap();
+    std::fs::write(hidden.join("secret.txt"), "HIDDENDIRSECRET\n").unwrap();
+    let vscode = b.project.join(".vscode");
+    std::fs::create_dir_all(&vscode).unwrap();
+    chown(&vscode, &b.user);
+    let bin = b.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = common::which("podman").unwrap();
+    let wrapper = bin.join("podman");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nmv '{v}' '{v}.real' && ln -s '{h}' '{v}'\nexec '{real}' \"$@\"\n",
+            v = vscode.display(),
+            h = hidden.display(),
+            real = real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    b.path_var = format!("{}:{}", bin.display(), b.path_var);
+    let out = session(&b, &[], "cat .vscode/secret.txt; echo RAN");
+    let (stdout, stderr) = text(&out);
+    assert!(
+        std::fs::symlink_metadata(&vscode).unwrap().is_symlink(),
+        "the wrapper did not swap: {stderr}"
+    );
+    assert_eq!(out.status.code(), Some(2), "{mode:?}: {stdout}{stderr}");
+    assert!(
+        !stdout.contains("HIDDENDIRSECRET") && !stdout.contains("RAN"),
+        "{mode:?}: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "`{}` in the container is not what clp checked",
+            vscode.display()
+        )),
+        "{mode:?}: {stderr}"
+    );
+    // Control: what the engine mounts at that path now.
+    let mut podman = if mode == As::Root {
+        let mut c = Command::new(&real);
+        c.arg("--runtime=runc")
+            .args(["run"])
+            .args(container_root_flags());
+        c
+    } else {
+        let mut c = as_user(&b, &real.display().to_string());
+        c.arg("run");
+        c
+    };
+    let out = podman
+        .args(["--rm", "--pull=never", "--network=host"])
+        .arg(format!("--volume={}:/x:ro", vscode.display()))
+        .args([IMAGE, "cat", "/x/secret.txt"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).0.contains("HIDDENDIRSECRET"),
+        "control: the engine does not follow the link: {:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_source_swapped_before_the_engine_mounts_it_is_caught_c_as_root() {
+    swapped_before_the_engine(As::Root);
+}
+
+#[test]
+fn a_source_swapped_before_the_engine_mounts_it_is_caught_c_as_user() {
+    swapped_before_the_engine(As::User);
+}
+
 // ---- 2. As root, links in session-owned dirs never steer root ------------------------
 
 /// Every path below `root` owned by uid 0 (the session's dirs must hold none).
