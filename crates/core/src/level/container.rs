@@ -196,7 +196,9 @@ fn secret_dir(profile: &Profile, host: &Host) -> PathBuf {
 /// names the path and exits with 2.
 fn entry(mounts: &[Mount], secrets: &[String]) -> Vec<String> {
     let mut script = String::from(
-        "c() { [ \"$(stat -c %d:%i -- \"$1\")\" = \"$2\" ] || { printf 'clp: `%s` in the \
+        "command -v stat >/dev/null || { echo 'clp: the image has no `stat`, which clp \
+         needs to check its mounts' >&2; exit 2; }; \
+         c() { [ \"$(stat -c %d:%i -- \"$1\")\" = \"$2\" ] || { printf 'clp: `%s` in the \
          container is not what clp checked before the start (replaced since?); nothing was \
          run\\n' \"$1\" >&2; exit 2; }; }; ",
     );
