@@ -62,8 +62,9 @@ pub fn session_user(profile: &Profile, host: &Host) -> Result<SessionUser, Error
 }
 
 /// The paths whose existence decides the mounts (optional sources, protected paths), and
-/// the directories to list (`.git/modules`), for the host to be probed before rendering.
-pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
+/// the directories to list (`.git/modules`, `.git/worktrees`) with the names to probe in
+/// each of their entries, for the host to be probed before rendering.
+pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<(PathBuf, Vec<String>)>) {
     let ws = &profile.workspace.path;
     let mut paths: Vec<PathBuf> = profile
         .workspace
@@ -75,12 +76,29 @@ pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
     paths.push(host.home.join(".claude.json"));
     paths.push(host.main_claude_dir().join("ide"));
     paths.extend(protected(profile, host).into_iter().map(|p| ws.join(p)));
-    let lists = protect_git(profile)
-        .then(|| ws.join(".git/modules"))
-        .into_iter()
-        .collect();
+    let mut lists = Vec::new();
+    if protect_git(profile) {
+        for (dir, below) in GIT_DIRS {
+            lists.push((ws.join(dir), below.iter().map(|b| b.to_string()).collect()));
+        }
+    }
     (paths, lists)
 }
+
+/// The git directories inside `.git` besides its own, and what in each one makes git run
+/// a program: a submodule's `config`, `hooks`, and, as for `.git` itself, a `commondir`
+/// (git then reads the config and hooks of the directory it names) and a
+/// `config.worktree` (read when `extensions.worktreeConfig` is set, as
+/// `git sparse-checkout` does); a linked worktree's `commondir` and `config.worktree`
+/// (its config and hooks are the main ones). The linked worktrees themselves live
+/// outside the workspace, where the user runs git.
+const GIT_DIRS: &[(&str, &[&str])] = &[
+    (
+        ".git/modules",
+        &["config", "hooks", "commondir", "config.worktree"],
+    ),
+    (".git/worktrees", &["commondir", "config.worktree"]),
+];
 
 /// Whether the profile protects git (its `.git/config` is in `workspace.protect`).
 fn protect_git(profile: &Profile) -> bool {
@@ -91,15 +109,18 @@ fn protect_git(profile: &Profile) -> bool {
         .any(|p| p == Path::new(".git/config"))
 }
 
-/// The protected paths, relative to the workspace: the profile's list, plus each
-/// submodule's config and hooks when git is protected.
+/// The protected paths, relative to the workspace: the profile's list, plus what makes
+/// git run a program in each submodule's and linked worktree's git dir ([`GIT_DIRS`])
+/// when git is protected.
 fn protected(profile: &Profile, host: &Host) -> Vec<PathBuf> {
     let mut list = profile.workspace.protect.clone();
     if protect_git(profile) {
-        let modules = profile.workspace.path.join(".git/modules");
-        for name in host.listings.get(&modules).into_iter().flatten() {
-            for sub in ["config", "hooks"] {
-                list.push(Path::new(".git/modules").join(name).join(sub));
+        for (dir, below) in GIT_DIRS {
+            let listed = host.listings.get(&profile.workspace.path.join(dir));
+            for name in listed.into_iter().flatten() {
+                for sub in *below {
+                    list.push(Path::new(dir).join(name).join(sub));
+                }
             }
         }
     }
@@ -276,4 +297,53 @@ pub fn mount_points(mounts: &[Mount], host: &Host) -> (Vec<PathBuf>, Vec<PathBuf
         }
     }
     (dirs, files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{resolve, Catalog, Override, SearchPath};
+
+    /// A submodule's and a linked worktree's git dirs: what exists is mounted read-only,
+    /// what is missing is watched.
+    #[test]
+    fn submodules_and_linked_worktrees_are_protected() {
+        let mut host = Host::fixture();
+        let ws = host.cwd.clone();
+        host.listings
+            .insert(ws.join(".git/modules"), vec!["sub".into()]);
+        host.listings
+            .insert(ws.join(".git/worktrees"), vec!["linked".into()]);
+        for p in [".git/modules/sub/config", ".git/worktrees/linked/commondir"] {
+            host.existing.insert(ws.join(p));
+            host.files.insert(ws.join(p));
+        }
+        host.existing.insert(ws.join(".git/modules/sub/hooks"));
+        let catalog = Catalog::new(SearchPath::default());
+        let set = [Override::parse("workspace.path=~/project").unwrap()];
+        let profile = resolve(&catalog.load("local-glm", &set).unwrap(), &host).unwrap();
+        let b = build(&profile, &host, true).unwrap();
+        let read_only = |rel: &str| {
+            b.mounts
+                .iter()
+                .any(|m| m.source == ws.join(rel) && !m.writable && m.why == Why::Protected)
+        };
+        for rel in [
+            ".git/modules/sub/config",
+            ".git/modules/sub/hooks",
+            ".git/worktrees/linked/commondir",
+        ] {
+            assert!(read_only(rel), "{rel}: {:#?}", b.mounts);
+        }
+        for rel in [
+            ".git/modules/sub/commondir",
+            ".git/modules/sub/config.worktree",
+            ".git/worktrees/linked/config.worktree",
+            ".git/commondir",
+            ".git/config.worktree",
+            "HEAD",
+        ] {
+            assert!(b.watch.contains(&ws.join(rel)), "{rel}: {:?}", b.watch);
+        }
+    }
 }

@@ -118,15 +118,17 @@ pub const DEFAULT_DENY: &[&str] = &[
 /// obey), MCP servers, the editor's tasks and settings, direnv. Submodules'
 /// `.git/modules/*/config` and `hooks` are added where `.git/modules` exists.
 ///
-/// Two more steer git without touching `.git/config`: a `.git/commondir` makes git read
-/// the config and hooks of the directory it names, and a `HEAD` at the top of the
-/// workspace (next to `objects/` and `refs/`) makes git take the workspace itself for the
-/// repository, with its `config`, as soon as `.git` is no longer valid (a moved
-/// `.git/HEAD`). Both are missing in a normal checkout: held aside if a session makes them.
+/// More steer git without touching `.git/config`: a `.git/commondir` makes git read the
+/// config and hooks of the directory it names; `.git/config.worktree` is read as config
+/// when `extensions.worktreeConfig` is set (`git sparse-checkout` sets it); and a `HEAD`
+/// at the top of the workspace (next to `objects/` and `refs/`) makes git take the
+/// workspace itself for the repository, with its `config`, as soon as `.git` is no longer
+/// valid (a moved `.git/HEAD`). Missing ones are held aside if a session makes them.
 pub const DEFAULT_PROTECT: &[&str] = &[
     ".git",
     ".git/hooks",
     ".git/config",
+    ".git/config.worktree",
     ".git/commondir",
     "HEAD",
     ".claude/settings.json",
@@ -141,6 +143,7 @@ pub const GIT_PROTECT: &[&str] = &[
     ".git",
     ".git/hooks",
     ".git/config",
+    ".git/config.worktree",
     ".git/commondir",
     "HEAD",
 ];

@@ -94,14 +94,6 @@ fn user_sh(b: &Box, script: &str) -> String {
     stdout
 }
 
-/// The user's own `git status` in the workspace, on the host.
-fn host_git_status(b: &Box) -> Output {
-    as_user(b, "git")
-        .args(["status", "--short"])
-        .output()
-        .unwrap()
-}
-
 /// Makes the workspace a real repository with one commit (the box only has a `.git` with
 /// `hooks` and `config`).
 fn git_repo(b: &Box) {
@@ -558,37 +550,94 @@ fn root_launches_never_write_through_links_in_session_dirs_c() {
 
 // ---- 3. Protected git paths cannot be moved away or redirected -----------------------
 
-/// Each attack on the workspace's git state, run in a session; afterwards the user's own
-/// `git status` on the host must not run the planted fsmonitor. Control: with
+/// Every file under `root` (no links followed) with its contents, to put back later.
+fn save_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().to_owned(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// Each attack on the repository's git state, run in a session; afterwards the user's own
+/// `git status` on the host (in the workspace, or in a linked worktree elsewhere) must not
+/// run the planted fsmonitor. The repository has a submodule (`sub`, whose git dir is
+/// `.git/modules/sub`), a per-worktree config (`extensions.worktreeConfig`, as
+/// `git sparse-checkout` sets) and a linked worktree outside the workspace. Control: with
 /// `workspace.protect = []`, every attack makes the host `git status` run it.
 fn protected_git(mode: As, level: Level) {
     let Some(b) = boxed(mode, level) else { return };
     git_repo(&b);
     let markers = marker_dir(&b);
+    let outside = b.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    chown(&outside, &b.user);
+    let linked = outside.join("linked");
+    let commit = "git -c user.name=t -c user.email=t@t commit -q";
+    user_sh(
+        &b,
+        &format!(
+            "set -e; git init -q -b main '{src}'; (cd '{src}' && {commit} --allow-empty -m s); \
+             git -c protocol.file.allow=always submodule --quiet add '{src}' sub; \
+             {commit} -m sub; git config extensions.worktreeConfig true; \
+             git config --worktree core.sparseCheckout false; \
+             git worktree add -q '{linked}'",
+            src = outside.join("src").display(),
+            linked = linked.display(),
+        ),
+    );
+    let saved = save_files(&b.project.join(".git"));
     let hook = b.project.join(".fsm-hook");
-    let attacks: Vec<(&str, &str)> = vec![
+    // (name, script, where the user runs `git status`)
+    let attacks: Vec<(&str, &str, &Path)> = vec![
         (
             "swap .git",
             "mv .git .git2 && mkdir .git && cp -a .git2/. .git/ && {plant .git/config}",
+            &b.project,
         ),
-        ("write .git/config", "{plant .git/config}"),
+        ("write .git/config", "{plant .git/config}", &b.project),
         (
             "redirect .git/commondir",
             "mkdir -p .evil/objects .evil/refs && cp .git/HEAD .evil/ && \
              {plant .evil/config} && echo ../.evil > .git/commondir",
+            &b.project,
         ),
         (
             "the workspace as the git dir",
             "mv .git/HEAD .git/HEAD.moved && echo 'ref: refs/heads/main' > HEAD && \
              mkdir -p objects refs && {plant_wt config}",
+            &b.project,
+        ),
+        (
+            "write .git/config.worktree",
+            "{plant .git/config.worktree}",
+            &b.project,
+        ),
+        (
+            "write a submodule's config",
+            "{plant .git/modules/sub/config}",
+            &b.project,
+        ),
+        (
+            "redirect a linked worktree's commondir",
+            "mkdir -p .evil/objects .evil/refs && cp .git/HEAD .evil/ && \
+             {plant .evil/config} && echo ../../../.evil > .git/worktrees/linked/commondir",
+            &linked,
         ),
     ];
     let mut report = Vec::new();
     for control in [false, true] {
-        for (i, (name, script)) in attacks.iter().enumerate() {
+        for (i, (name, script, at)) in attacks.iter().enumerate() {
             let marker = markers.join(format!("fsmonitor-{control}-{i}"));
             let mut script = script.to_string();
-            for file in [".git/config", ".evil/config"] {
+            for file in [
+                ".git/config",
+                ".evil/config",
+                ".git/config.worktree",
+                ".git/modules/sub/config",
+            ] {
                 script = script.replace(
                     &format!("{{plant {file}}}"),
                     &plant_fsmonitor(&hook, &marker, file, ""),
@@ -605,7 +654,11 @@ fn protected_git(mode: As, level: Level) {
             };
             let out = session(&b, sets, &format!("({script}) && echo PLANTED; true"));
             let (stdout, stderr) = text(&out);
-            host_git_status(&b);
+            let status = as_user(&b, "git")
+                .args(["status", "--short"])
+                .current_dir(at)
+                .output()
+                .unwrap();
             let ran = marker.exists();
             report.push(format!(
                 "{name} (control {control}): planted {}, fsmonitor ran on the host {ran}\n{stderr}",
@@ -614,8 +667,9 @@ fn protected_git(mode: As, level: Level) {
             if control {
                 assert!(
                     ran,
-                    "control `{name}`: the trick does not work (exit {:?}):\n{stdout}{stderr}",
-                    out.status.code()
+                    "control `{name}`: the trick does not work (exit {:?}):\n{stdout}{stderr}{:?}",
+                    out.status.code(),
+                    text(&status)
                 );
             } else {
                 assert!(
@@ -624,16 +678,23 @@ fn protected_git(mode: As, level: Level) {
                      fsmonitor\n{stdout}{stderr}"
                 );
                 assert!(out.status.success(), "{stdout}{stderr}");
+                assert!(
+                    !stderr.lines().any(|l| l.starts_with("clp: ")
+                        && (l.contains("modules/sub") || l.contains("worktrees/linked"))),
+                    "{mode:?} {level:?}: `{name}`: clp moved the user's own files:\n{stderr}"
+                );
             }
-            // Back to a clean repository for the next attack.
+            // Back to the repository as it was for the next attack.
             user_sh(
                 &b,
                 "if [ -d .git2 ]; then rm -rf .git && mv .git2 .git; fi; \
                  if [ -e .git/HEAD.moved ]; then mv .git/HEAD.moved .git/HEAD; fi; \
                  rm -rf .evil .fsm-hook .git/commondir HEAD objects refs config \
-                 *.clp-held-* .git/*.clp-held-*; git checkout -q -- . 2>/dev/null; \
-                 printf '[core]\\n\\trepositoryformatversion = 0\\n\\tbare = false\\n' > .git/config",
+                 *.clp-held-* .git/*.clp-held-*",
             );
+            for (path, contents) in &saved {
+                std::fs::write(path, contents).unwrap();
+            }
         }
     }
     eprintln!("{mode:?} {level:?}:\n{}", report.join("\n"));
