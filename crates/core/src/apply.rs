@@ -20,7 +20,25 @@ use crate::plan::{LaunchPlan, Mount, MountKind, Why, WritePolicy};
 /// a session in its profile's directories stops the launch instead of steering a write.
 /// As root, the profile's directory is created by clp and handed to the session user,
 /// and everything inside it is written with that user's file-system identity.
-pub fn apply(plan: &LaunchPlan) -> Result<(), Error> {
+///
+/// A boundary plan first joins its profile's running sessions (see
+/// [`crate::session::Sessions`]); keep the returned value until the session has ended.
+pub fn apply(plan: &LaunchPlan) -> Result<Applied, Error> {
+    let sessions = crate::session::join(plan)?;
+    write(plan)?;
+    Ok(Applied {
+        _sessions: sessions,
+    })
+}
+
+/// A plan written; for a boundary plan, its membership of the profile's sessions.
+#[must_use = "keep it until the session has ended"]
+#[derive(Debug)]
+pub struct Applied {
+    _sessions: Option<crate::session::Sessions>,
+}
+
+fn write(plan: &LaunchPlan) -> Result<(), Error> {
     let fs = |e: FsError| {
         Error::host(format!("clp will not write there: {e}"))
             .hint("remove it (it may have been planted from inside the boundary)")
@@ -67,7 +85,9 @@ pub fn apply(plan: &LaunchPlan) -> Result<(), Error> {
         let _as_user = AsUser::new(owner);
         match f.policy {
             WritePolicy::Replace => dir.write_atomic(name, f.contents.as_bytes(), f.mode),
-            WritePolicy::CreateIfMissing => dir.create_new(name, f.contents.as_bytes(), f.mode),
+            WritePolicy::CreateIfMissing | WritePolicy::MountPoint => {
+                dir.create_new(name, f.contents.as_bytes(), f.mode)
+            }
         }
         .map_err(fs)?;
     }
@@ -90,9 +110,17 @@ pub struct Opened {
 pub fn prepare(plan: &LaunchPlan) -> Result<Opened, Error> {
     close_inherited()?;
     if plan.level == crate::model::Level::Container {
-        check_mounts(plan)?;
+        let ids = check_mounts(plan)?;
+        let argv = plan
+            .argv
+            .iter()
+            .map(|a| {
+                ids.iter()
+                    .fold(a.clone(), |a, (token, id)| a.replace(token.as_str(), id))
+            })
+            .collect();
         Ok(Opened {
-            argv: plan.argv.clone(),
+            argv,
             fds: Vec::new(),
         })
     } else {
@@ -110,15 +138,14 @@ pub fn open_mounts(plan: &LaunchPlan) -> Result<Opened, Error> {
     if let Some(boundary) = &plan.boundary {
         for m in &boundary.mounts {
             let token = m.fd_token();
-            if !argv.contains(&token) {
-                continue;
-            }
-            let fd = high(open_source(m, boundary.user.uid)?)?;
-            let n = fd.as_raw_fd().to_string();
+            // One descriptor per use: bubblewrap closes each one it has mounted, and a
+            // source can be mounted twice (the profile's home, at the home's path and
+            // pinned in the state dir).
             for a in argv.iter_mut().filter(|a| **a == token) {
-                *a = n.clone();
+                let fd = high(open_source(m, boundary.user.uid)?)?;
+                *a = fd.as_raw_fd().to_string();
+                fds.push(fd);
             }
-            fds.push(fd);
         }
     }
     if argv.iter().any(|a| a == SECCOMP_FD) {
@@ -155,14 +182,20 @@ fn high(fd: OwnedFd) -> Result<OwnedFd, Error> {
 }
 
 /// Checks every mount source of a container plan the way [`open_mounts`] does; the
-/// engine then resolves them by path (a container engine takes no descriptors).
-pub fn check_mounts(plan: &LaunchPlan) -> Result<(), Error> {
+/// engine then resolves them by path (a container engine takes no descriptors). Returns
+/// each source's identity token with the `device:inode` found, which the container
+/// compares with what the engine mounted before it runs anything.
+pub fn check_mounts(plan: &LaunchPlan) -> Result<Vec<(String, String)>, Error> {
+    let mut ids = Vec::new();
     if let Some(boundary) = &plan.boundary {
         for m in &boundary.mounts {
-            open_source(m, boundary.user.uid)?;
+            let fd = open_source(m, boundary.user.uid)?;
+            let st = nix::sys::stat::fstat(&fd)
+                .map_err(|e| Error::io("cannot check", &m.source, e.into()))?;
+            ids.push((m.id_token(), format!("{}:{}", st.st_dev, st.st_ino)));
         }
     }
-    Ok(())
+    Ok(ids)
 }
 
 /// Opens one mount's source below its anchor.

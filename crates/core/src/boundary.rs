@@ -62,8 +62,9 @@ pub fn session_user(profile: &Profile, host: &Host) -> Result<SessionUser, Error
 }
 
 /// The paths whose existence decides the mounts (optional sources, protected paths), and
-/// the directories to list (`.git/modules`), for the host to be probed before rendering.
-pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
+/// the directories to list (`.git/modules`, `.git/worktrees`) with the names to probe in
+/// each of their entries, for the host to be probed before rendering.
+pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<(PathBuf, Vec<String>)>) {
     let ws = &profile.workspace.path;
     let mut paths: Vec<PathBuf> = profile
         .workspace
@@ -74,12 +75,29 @@ pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
         .collect();
     paths.push(host.home.join(".claude.json"));
     paths.extend(protected(profile, host).into_iter().map(|p| ws.join(p)));
-    let lists = protect_git(profile)
-        .then(|| ws.join(".git/modules"))
-        .into_iter()
-        .collect();
+    let mut lists = Vec::new();
+    if protect_git(profile) {
+        for (dir, below) in GIT_DIRS {
+            lists.push((ws.join(dir), below.iter().map(|b| b.to_string()).collect()));
+        }
+    }
     (paths, lists)
 }
+
+/// The git directories inside `.git` besides its own, and what in each one makes git run
+/// a program: a submodule's `config`, `hooks`, and, as for `.git` itself, a `commondir`
+/// (git then reads the config and hooks of the directory it names) and a
+/// `config.worktree` (read when `extensions.worktreeConfig` is set, as
+/// `git sparse-checkout` does); a linked worktree's `commondir` and `config.worktree`
+/// (its config and hooks are the main ones). The linked worktrees themselves live
+/// outside the workspace, where the user runs git.
+const GIT_DIRS: &[(&str, &[&str])] = &[
+    (
+        ".git/modules",
+        &["config", "hooks", "commondir", "config.worktree"],
+    ),
+    (".git/worktrees", &["commondir", "config.worktree"]),
+];
 
 /// Whether the profile protects git (its `.git/config` is in `workspace.protect`).
 fn protect_git(profile: &Profile) -> bool {
@@ -90,15 +108,18 @@ fn protect_git(profile: &Profile) -> bool {
         .any(|p| p == Path::new(".git/config"))
 }
 
-/// The protected paths, relative to the workspace: the profile's list, plus each
-/// submodule's config and hooks when git is protected.
+/// The protected paths, relative to the workspace: the profile's list, plus what makes
+/// git run a program in each submodule's and linked worktree's git dir ([`GIT_DIRS`])
+/// when git is protected.
 fn protected(profile: &Profile, host: &Host) -> Vec<PathBuf> {
     let mut list = profile.workspace.protect.clone();
     if protect_git(profile) {
-        let modules = profile.workspace.path.join(".git/modules");
-        for name in host.listings.get(&modules).into_iter().flatten() {
-            for sub in ["config", "hooks"] {
-                list.push(Path::new(".git/modules").join(name).join(sub));
+        for (dir, below) in GIT_DIRS {
+            let listed = host.listings.get(&profile.workspace.path.join(dir));
+            for name in listed.into_iter().flatten() {
+                for sub in *below {
+                    list.push(Path::new(dir).join(name).join(sub));
+                }
             }
         }
     }
@@ -119,6 +140,11 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
     let mut mounts = vec![
         Mount::new(&paths.home, state, &home, true, Why::ProfileHome),
         Mount::new(&paths.root, state, &paths.root, true, Why::State),
+        // Through the state dir a session sees its home as a plain directory: it could
+        // rename it and leave a link to the real home in its place, and another launch of
+        // the profile at level C (which mounts by path) could follow that link between
+        // clp's check and the engine's mount. Pinned, it cannot be moved.
+        Mount::new(&paths.home, state, &paths.home, true, Why::Pinned),
     ];
     let config = &profile.isolation.config_dir;
     if !config.starts_with(&paths.root) {
@@ -230,30 +256,94 @@ fn protections(
     }
 }
 
-/// Where mounting makes something on the host: a mount whose target lies inside an
-/// earlier writable mount of another directory (the profile's home at `$HOME`, the
-/// config dir) gets its mount point made in that directory, by bubblewrap or the
-/// container engine, as an empty file or directory that stays after the session. Each is
-/// given as the outer mount's source and the path below it, parents before children.
-pub fn mount_points(boundary: &Boundary) -> Vec<(PathBuf, PathBuf)> {
-    let mut out = Vec::new();
-    for (i, m) in boundary.mounts.iter().enumerate() {
-        let outer = boundary.mounts[..i]
+/// The mount points that lie in what the session can write: a mount whose destination is
+/// inside another, writable mount (the workspace and the state dir inside the profile's
+/// home, mounted at the home's path; the IDE lock dir inside the config dir) needs a
+/// directory or file there. Left to the level, a rootful container engine (Podman as
+/// root, Docker's daemon) makes the missing ones with root's rights, leaving root-owned
+/// directories in the session's home, and through whatever link the session left on the
+/// way (bubblewrap fails on such a link with its own message). The plan makes them first,
+/// as the session user and never through a link (`apply`), so a planted link stops the
+/// launch with clp's message instead. Returns the directories and the files, on the host.
+pub fn mount_points(mounts: &[Mount], host: &Host) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let outer = mounts
             .iter()
-            .rev()
-            .find(|o| o.writable && o.dest != m.dest && m.dest.starts_with(&o.dest));
-        let Some(outer) = outer else { continue };
-        let Ok(rel) = m.dest.strip_prefix(&outer.dest) else {
+            .enumerate()
+            .filter(|(j, w)| {
+                *j != i && w.writable && m.dest.starts_with(&w.dest) && m.dest != w.dest
+            })
+            .max_by_key(|(_, w)| w.dest.components().count());
+        let Some((_, w)) = outer else { continue };
+        let at = w
+            .source
+            .join(m.dest.strip_prefix(&w.dest).unwrap_or(Path::new("")));
+        if at == m.source {
+            // The source itself, at its own path: it exists.
             continue;
+        }
+        let is_file = match m.kind {
+            MountKind::File => true,
+            MountKind::Any => host.files.contains(&m.source),
+            MountKind::Dir => false,
         };
-        let mut prefix = PathBuf::new();
-        for c in rel.components() {
-            prefix.push(c);
-            let point = (outer.source.clone(), prefix.clone());
-            if !out.contains(&point) {
-                out.push(point);
-            }
+        if is_file {
+            dirs.extend(at.parent().map(Path::to_path_buf));
+            files.push(at);
+        } else {
+            dirs.push(at);
         }
     }
-    out
+    (dirs, files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{resolve, Catalog, Override, SearchPath};
+
+    /// A submodule's and a linked worktree's git dirs: what exists is mounted read-only,
+    /// what is missing is watched.
+    #[test]
+    fn submodules_and_linked_worktrees_are_protected() {
+        let mut host = Host::fixture();
+        let ws = host.cwd.clone();
+        host.listings
+            .insert(ws.join(".git/modules"), vec!["sub".into()]);
+        host.listings
+            .insert(ws.join(".git/worktrees"), vec!["linked".into()]);
+        for p in [".git/modules/sub/config", ".git/worktrees/linked/commondir"] {
+            host.existing.insert(ws.join(p));
+            host.files.insert(ws.join(p));
+        }
+        host.existing.insert(ws.join(".git/modules/sub/hooks"));
+        let catalog = Catalog::new(SearchPath::default());
+        let set = [Override::parse("workspace.path=~/project").unwrap()];
+        let profile = resolve(&catalog.load("local-glm", &set).unwrap(), &host).unwrap();
+        let b = build(&profile, &host, true).unwrap();
+        let read_only = |rel: &str| {
+            b.mounts
+                .iter()
+                .any(|m| m.source == ws.join(rel) && !m.writable && m.why == Why::Protected)
+        };
+        for rel in [
+            ".git/modules/sub/config",
+            ".git/modules/sub/hooks",
+            ".git/worktrees/linked/commondir",
+        ] {
+            assert!(read_only(rel), "{rel}: {:#?}", b.mounts);
+        }
+        for rel in [
+            ".git/modules/sub/commondir",
+            ".git/modules/sub/config.worktree",
+            ".git/worktrees/linked/config.worktree",
+            ".git/commondir",
+            ".git/config.worktree",
+            "HEAD",
+        ] {
+            assert!(b.watch.contains(&ws.join(rel)), "{rel}: {:?}", b.watch);
+        }
+    }
 }

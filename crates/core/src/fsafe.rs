@@ -349,6 +349,22 @@ impl Dir {
         }
     }
 
+    /// Opens the regular file `name` in this directory for reading and writing, made
+    /// with `mode` if missing, never through a link (a lock file).
+    pub fn open_rw(&self, name: &OsStr, mode: u32) -> Result<std::fs::File, FsError> {
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let full = self.path.join(name);
+        let fd = openat2(
+            &self.fd,
+            name,
+            how(flags).mode(Mode::from_bits_truncate(mode)),
+        )
+        .map_err(|e| FsError::from_errno(&full, e))?;
+        let st = fstat(&fd).map_err(|e| FsError::from_errno(&full, e))?;
+        Kind::File.check(&full, &st)?;
+        Ok(std::fs::File::from(fd))
+    }
+
     /// Removes the file (or link) `name` in this directory.
     pub fn remove(&self, name: &OsStr) -> Result<(), FsError> {
         unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)
@@ -493,6 +509,27 @@ impl Drop for AsUser {
     }
 }
 
+/// The first `limit` bytes of the regular file at `path`, or `None` when it is anything
+/// else: a symbolic link at its last component is not followed, and a FIFO or device is
+/// neither opened for long nor read (a FIFO planted where clp reads would block it
+/// forever, `/dev/zero` would never end). For files a session may have left behind.
+pub fn read_regular(path: &Path, limit: u64) -> Option<Vec<u8>> {
+    let flags = OFlag::O_RDONLY
+        | OFlag::O_NONBLOCK
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_NOCTTY
+        | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(path, flags, Mode::empty()).ok()?;
+    let st = fstat(&fd).ok()?;
+    Kind::File.check(path, &st).ok()?;
+    let mut buf = Vec::new();
+    std::fs::File::from(fd)
+        .take(limit)
+        .read_to_end(&mut buf)
+        .ok()?;
+    Some(buf)
+}
+
 /// A path as bytes, for comparisons that must not depend on UTF-8.
 pub fn bytes(p: &Path) -> &[u8] {
     p.as_os_str().as_bytes()
@@ -547,6 +584,21 @@ mod tests {
         ));
         // `..` never leaves the directory.
         assert!(dir.open_path(Path::new("../outside"), Kind::Dir).is_err());
+    }
+
+    #[test]
+    fn read_regular_never_blocks_or_follows() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("config");
+        std::fs::write(&file, "0123456789").unwrap();
+        assert_eq!(read_regular(&file, 4).unwrap(), b"0123");
+        let fifo = tmp.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(read_regular(&fifo, 4).is_none());
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(read_regular(&link, 4).is_none());
+        assert!(read_regular(Path::new("/dev/zero"), 4).is_none());
     }
 
     #[test]

@@ -87,8 +87,9 @@ pub struct Needs {
     pub users: Vec<String>,
     /// Paths whose existence matters.
     pub paths: Vec<PathBuf>,
-    /// Directories whose entries matter.
-    pub lists: Vec<PathBuf>,
+    /// Directories whose entries matter, each with the names below every entry whose
+    /// existence matters too (`.git/modules` and, for each submodule, its `config`).
+    pub lists: Vec<(PathBuf, Vec<String>)>,
 }
 
 /// A local user account.
@@ -433,7 +434,7 @@ pub mod detect {
             locate_user(host, user);
         }
         probe_paths(host, &needs.paths);
-        for dir in &needs.lists {
+        for (dir, below) in &needs.lists {
             // Not through a symbolic link: a planted one would name entries elsewhere.
             let real = dir.symlink_metadata().is_ok_and(|m| m.is_dir());
             let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -444,6 +445,12 @@ pub mod detect {
                 .filter_map(|e| e.file_name().into_string().ok())
                 .collect();
             names.sort();
+            // Only known once the entries are: probed here, not with `paths`.
+            let paths: Vec<PathBuf> = names
+                .iter()
+                .flat_map(|n| below.iter().map(move |b| dir.join(n).join(b)))
+                .collect();
+            probe_paths(host, &paths);
             host.listings.insert(dir.clone(), names);
         }
     }
@@ -460,5 +467,35 @@ pub mod detect {
             }
             host.programs.insert(name.to_string(), p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What lies below a listed directory's entries is only known once they are: `gather`
+    /// probes it then (a submodule's config was once probed before the listing, so never).
+    #[test]
+    fn gather_probes_below_listed_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let modules = tmp.path().join(".git/modules");
+        std::fs::create_dir_all(modules.join("a/hooks")).unwrap();
+        std::fs::write(modules.join("a/config"), "").unwrap();
+        let mut host = Host::fixture();
+        host.existing.clear();
+        host.files.clear();
+        let needs = Needs {
+            lists: vec![(
+                modules.clone(),
+                vec!["config".into(), "hooks".into(), "commondir".into()],
+            )],
+            ..Needs::default()
+        };
+        detect::gather(&mut host, &needs);
+        assert_eq!(host.listings[&modules], ["a"]);
+        assert!(host.files.contains(&modules.join("a/config")));
+        assert!(host.existing.contains(&modules.join("a/hooks")));
+        assert!(!host.existing.contains(&modules.join("a/commondir")));
     }
 }

@@ -381,8 +381,11 @@ pub struct RawWorkspace {
     /// directories pinned so they cannot be renamed away, and, when missing at launch,
     /// held aside if the session creates them.
     ///
-    /// Relative to the workspace. Default: `.git`, `.git/hooks`, `.git/config`, the
-    /// submodules' `.git/modules/*/config` and `hooks`, `.claude/settings.json`,
+    /// Relative to the workspace. Default: `.git`, `.git/hooks`, `.git/config`,
+    /// `.git/config.worktree`, `.git/commondir` and `HEAD` (either would point git at a
+    /// config the session wrote), the submodules' `.git/modules/*/{config,hooks,commondir,
+    /// config.worktree}` and the linked worktrees' `.git/worktrees/*/{commondir,
+    /// config.worktree}`, `.claude/settings.json`,
     /// `.claude/settings.local.json`, `.mcp.json`, `.vscode`, `.envrc`. Give a list to
     /// replace it (add to the defaults by repeating them); `[]` opts out.
     ///

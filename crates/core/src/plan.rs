@@ -113,6 +113,11 @@ pub enum WritePolicy {
     Replace,
     /// Someone else owns it once it exists (Claude Code's state): create only if missing.
     CreateIfMissing,
+    /// An empty file where a mount lands inside a writable mount (the main login in the
+    /// profile's home): made if missing, and removed once the profile's last running
+    /// session ends if still empty (left behind, a 0-byte `.claude.json` reads as a
+    /// corrupt configuration wherever nothing is mounted over it).
+    MountPoint,
 }
 
 /// A check before exec.
@@ -308,8 +313,9 @@ pub enum Why {
     Writable,
     /// `workspace.read-only`.
     ReadOnly,
-    /// A directory of the workspace mounted onto itself, so that it cannot be renamed
-    /// away and replaced (the parents of protected paths, `.git` among them).
+    /// A directory mounted onto itself, so that it cannot be renamed away and replaced
+    /// (the parents of protected paths, `.git` among them, and the profile's home inside
+    /// its state dir).
     Pinned,
     /// A workspace path that tools outside the boundary execute later (read-only).
     Protected,
@@ -353,5 +359,12 @@ impl Mount {
     /// source (never through a symbolic link) and puts the descriptor's number there.
     pub fn fd_token(&self) -> String {
         format!("<fd:{}>", self.source.display())
+    }
+
+    /// The token standing for the source's identity (`device:inode`, as `stat -c %d:%i`
+    /// prints it) in a rendered argv: clp checks the source and puts what it found there
+    /// (level C, where the engine mounts by path).
+    pub fn id_token(&self) -> String {
+        format!("<id:{}>", self.source.display())
     }
 }

@@ -117,10 +117,20 @@ pub const DEFAULT_DENY: &[&str] = &[
 /// (hooks, `statusLine`, `apiKeyHelper`, permission rules your normal `claude` would
 /// obey), MCP servers, the editor's tasks and settings, direnv. Submodules'
 /// `.git/modules/*/config` and `hooks` are added where `.git/modules` exists.
+///
+/// More steer git without touching `.git/config`: a `.git/commondir` makes git read the
+/// config and hooks of the directory it names; `.git/config.worktree` is read as config
+/// when `extensions.worktreeConfig` is set (`git sparse-checkout` sets it); and a `HEAD`
+/// at the top of the workspace (next to `objects/` and `refs/`) makes git take the
+/// workspace itself for the repository, with its `config`, as soon as `.git` is no longer
+/// valid (a moved `.git/HEAD`). Missing ones are held aside if a session makes them.
 pub const DEFAULT_PROTECT: &[&str] = &[
     ".git",
     ".git/hooks",
     ".git/config",
+    ".git/config.worktree",
+    ".git/commondir",
+    "HEAD",
     ".claude/settings.json",
     ".claude/settings.local.json",
     ".mcp.json",
@@ -129,7 +139,14 @@ pub const DEFAULT_PROTECT: &[&str] = &[
 ];
 
 /// The entries of [`DEFAULT_PROTECT`] that `workspace.protect-git = false` removes.
-pub const GIT_PROTECT: &[&str] = &[".git", ".git/hooks", ".git/config"];
+pub const GIT_PROTECT: &[&str] = &[
+    ".git",
+    ".git/hooks",
+    ".git/config",
+    ".git/config.worktree",
+    ".git/commondir",
+    "HEAD",
+];
 
 /// Directories level B replaces with an empty tmpfs (besides the user's home, which
 /// becomes the profile's persistent home).

@@ -66,6 +66,14 @@ fn wrap(profile: &Profile, host: &Host, mut plan: LaunchPlan) -> Result<LaunchPl
         real: host.main_claude_dir().join("ide"),
         view: boundary.session.join("ide"),
     });
+    let (dirs, files) = boundary::mount_points(&boundary.mounts, host);
+    plan.dirs.extend(dirs);
+    plan.files.extend(files.into_iter().map(|path| PlannedFile {
+        path,
+        contents: String::new(),
+        mode: 0o600,
+        policy: WritePolicy::MountPoint,
+    }));
     match profile.isolation.level {
         Level::Sandbox => level::sandbox::wrap(profile, host, boundary, plan),
         _ => level::container::wrap(profile, host, boundary, plan),

@@ -153,6 +153,7 @@ pub fn plan_text(plan: &LaunchPlan) -> String {
         let how = match f.policy {
             WritePolicy::Replace => "write",
             WritePolicy::CreateIfMissing => "seed",
+            WritePolicy::MountPoint => "point",
         };
         files.push_str(&format!("{how} {} ({:o})\n", f.path.display(), f.mode));
     }

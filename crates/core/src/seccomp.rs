@@ -3,6 +3,12 @@
 //! which lets the session keep the terminal (job control, window size) instead of a new
 //! session that needs a signal-forwarding parent.
 //!
+//! Keeping the terminal means keeping clp's process group, and `kill(0, sig)` signals
+//! every member of it, clp included, even from inside the sandbox's pid namespace (as a
+//! normal user, clp has the session's uid). clp must outlive the session to hold aside what
+//! it planted, so `kill` with pid 0 fails too; every other target of `kill` is resolved in
+//! the session's own pid namespace and never reaches clp.
+//!
 //! Built with `seccompiler`; other architectures' syscalls (i386 `int 0x80`) kill the
 //! process, and x32 syscall numbers fail.
 
@@ -12,8 +18,9 @@ use seccompiler::{
 };
 
 /// What the filter refuses, for `clp show` and the docs.
-pub const REFUSED: &str = "keyctl, add_key, request_key (the session keyring) and the \
-     TIOCSTI and TIOCLINUX ioctls (typing into the terminal) fail with EPERM";
+pub const REFUSED: &str = "keyctl, add_key, request_key (the session keyring), the \
+     TIOCSTI and TIOCLINUX ioctls (typing into the terminal) and kill(0, ...) (signalling \
+     clp's process group) fail with EPERM";
 
 /// The x32 ABI marks its syscall numbers with this bit (x86_64 only).
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
@@ -21,12 +28,12 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 /// The filter as bubblewrap reads it from a descriptor: the raw `sock_filter` array.
 pub fn program() -> Vec<u8> {
     // `c_ulong` is `u64` on the 64-bit targets clp builds for.
-    let ioctl_rule = |cmd: u64| {
+    let arg_is = |arg: u8, value: u64| {
         SeccompRule::new(vec![SeccompCondition::new(
-            1,
+            arg,
             SeccompCmpArgLen::Dword,
             SeccompCmpOp::Eq,
-            cmd,
+            value,
         )
         .expect("a valid condition")])
         .expect("a valid rule")
@@ -37,8 +44,10 @@ pub fn program() -> Vec<u8> {
         (libc::SYS_request_key, vec![]),
         (
             libc::SYS_ioctl,
-            vec![ioctl_rule(libc::TIOCSTI), ioctl_rule(libc::TIOCLINUX)],
+            vec![arg_is(1, libc::TIOCSTI), arg_is(1, libc::TIOCLINUX)],
         ),
+        // kill(0, sig): the caller's process group, where clp is.
+        (libc::SYS_kill, vec![arg_is(0, 0)]),
     ];
     let arch = target_arch();
     let filter = SeccompFilter::new(

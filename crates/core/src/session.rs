@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::fsafe::{AsUser, Dir, FsError};
 use crate::model::Level;
-use crate::plan::{IdeView, LaunchPlan};
+use crate::plan::{IdeView, LaunchPlan, Why, WritePolicy};
 
 /// The largest lock file clp copies (an IDE's is a few hundred bytes).
 const MAX_LOCK: usize = 64 * 1024;
@@ -46,20 +46,12 @@ pub fn create(
     let Some(dir) = &plan.session_dir else {
         return Ok(None);
     };
-    let fs = |e: FsError| Error::host(format!("cannot prepare the session: {e}"));
-    let runtime = dir
-        .ancestors()
-        .nth(2)
-        .ok_or_else(|| Error::usage("no runtime dir"))?;
-    // 0711: a session user may pass through root's runtime dir to its own, no further.
-    let root = Dir::create_trusted(runtime, 0o711).map_err(fs)?;
-    let rel = dir.strip_prefix(runtime).unwrap_or(dir);
     let owner = plan.owner;
-    let hand_over = |d: &Dir| match owner {
-        Some((uid, gid)) => d.chown(uid, gid),
-        None => Ok(()),
-    };
-    let session = root.mkdirs(rel, 0o700, &mut |d| hand_over(d)).map_err(fs)?;
+    let profile = profile_dir(plan)?;
+    let name = dir.file_name().unwrap_or_default();
+    let session = profile
+        .mkdirs(Path::new(name), 0o700, &mut |d| hand_over(d, owner))
+        .map_err(fs)?;
     let _as_user = AsUser::new(owner);
     if plan.level == Level::Container {
         let secrets_dir = session
@@ -95,6 +87,101 @@ pub fn create(
     };
     session.sync_ide();
     Ok(Some(session))
+}
+
+fn fs(e: FsError) -> Error {
+    Error::host(format!("cannot prepare the session: {e}"))
+}
+
+fn hand_over(d: &Dir, owner: Option<(u32, u32)>) -> Result<(), FsError> {
+    match owner {
+        Some((uid, gid)) => d.chown(uid, gid),
+        None => Ok(()),
+    }
+}
+
+/// The profile's dir in clp's runtime dir (`<runtime>/<profile>`, the parent of its
+/// sessions' dirs), made if missing and the session user's.
+fn profile_dir(plan: &LaunchPlan) -> Result<Dir, Error> {
+    let profile = plan
+        .session_dir
+        .as_deref()
+        .and_then(Path::parent)
+        .ok_or_else(|| Error::usage("no session dir"))?;
+    let runtime = profile
+        .parent()
+        .ok_or_else(|| Error::usage("no runtime dir"))?;
+    // 0711: a session user may pass through root's runtime dir to its own, no further.
+    let root = Dir::create_trusted(runtime, 0o711).map_err(fs)?;
+    let rel = profile.strip_prefix(runtime).unwrap_or(profile);
+    root.mkdirs(rel, 0o700, &mut |d| hand_over(d, plan.owner))
+        .map_err(fs)
+}
+
+/// Membership of the running sessions of a profile (levels B and C), held from before
+/// its mount points are made until the session has ended: a shared lock on
+/// `<state>/<profile>.sessions.lock`, beside the profile's state dir (which sessions can
+/// write) in clp's state root (which they cannot see). When the last session leaves, it
+/// removes the plan's [`WritePolicy::MountPoint`] files that are still empty; while
+/// another session runs they stay (removing a file another session has mounted over
+/// would undo that mount).
+#[derive(Debug)]
+pub struct Sessions {
+    lock: nix::fcntl::Flock<std::fs::File>,
+    points: Vec<PathBuf>,
+    owner: Option<(u32, u32)>,
+}
+
+/// Joins the running sessions of `plan`'s profile (waiting while the last one to leave
+/// cleans up); `None` for a plan without a boundary.
+pub fn join(plan: &LaunchPlan) -> Result<Option<Sessions>, Error> {
+    let Some(boundary) = &plan.boundary else {
+        return Ok(None);
+    };
+    let Some(state) = boundary.mounts.iter().find(|m| m.why == Why::State) else {
+        return Ok(None);
+    };
+    let (Some(root), Some(name)) = (state.source.parent(), state.source.file_name()) else {
+        return Ok(None);
+    };
+    let mut lock_name = name.to_owned();
+    lock_name.push(".sessions.lock");
+    let dir = Dir::create_trusted(root, 0o700).map_err(fs)?;
+    let file = dir.open_rw(&lock_name, 0o600).map_err(fs)?;
+    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared)
+        .map_err(|(_, e)| Error::io("cannot lock", root.join(&lock_name), e.into()))?;
+    let points = plan
+        .files
+        .iter()
+        .filter(|f| f.policy == WritePolicy::MountPoint)
+        .map(|f| f.path.clone())
+        .collect();
+    Ok(Some(Sessions {
+        lock,
+        points,
+        owner: plan.owner,
+    }))
+}
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        if self
+            .lock
+            .relock(nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .is_err()
+        {
+            return;
+        }
+        let _as_user = AsUser::new(self.owner);
+        for point in &self.points {
+            let (Some(parent), Some(name)) = (point.parent(), point.file_name()) else {
+                continue;
+            };
+            if let Ok(dir) = Dir::open_trusted(parent) {
+                let _ = dir.remove_if_empty(Path::new(name));
+            }
+        }
+    }
 }
 
 impl SessionDir {

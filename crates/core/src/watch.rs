@@ -41,13 +41,14 @@ const SKIP_DIRS: &[&str] = &[
 const MAX_ENTRIES: usize = 20_000;
 const MAX_DEPTH: usize = 8;
 
+/// How much of a git config the report reads: a session could leave a huge one.
+const MAX_CONFIG: u64 = 1 << 20;
+
 /// The workspace before the session.
 #[derive(Debug, Clone, Default)]
 pub struct Before {
     files: BTreeMap<PathBuf, Stamp>,
     complete: bool,
-    /// Mount points the session's mounts will make on the host (absent now).
-    points: Vec<(PathBuf, PathBuf)>,
 }
 
 /// What identifies a file's version without reading it.
@@ -96,34 +97,17 @@ impl Report {
     }
 }
 
-/// Records the workspace's tool files and nested repositories before the session.
+/// Records the workspace's tool files and nested repositories before the session. As
+/// root, with the session user's file-system identity: the workspace is theirs, and a
+/// concurrent session of the same workspace could swap a directory for a link mid-scan.
 pub fn before(plan: &LaunchPlan) -> Before {
     let Some(b) = &plan.boundary else {
         return Before::default();
     };
+    let _as_user = AsUser::new(plan.owner);
     let mut files = BTreeMap::new();
     let complete = scan(&b.workspace, &mut files);
-    let points = crate::boundary::mount_points(b)
-        .into_iter()
-        .filter(|(anchor, rel)| Dir::open_trusted(anchor).is_ok_and(|d| !d.exists(rel)))
-        .collect();
-    Before {
-        files,
-        complete,
-        points,
-    }
-}
-
-/// Removes the mount points the session's mounts left on the host (an empty file where
-/// the main login was mounted, an empty directory where the IDE view was): a later
-/// launch or level would otherwise find them (a read-only 0-byte `.claude.json` reads as
-/// a corrupt configuration). Only what is still empty is removed, deepest first.
-fn remove_mount_points(before: &Before) {
-    for (anchor, rel) in before.points.iter().rev() {
-        if let Ok(dir) = Dir::open_trusted(anchor) {
-            let _ = dir.remove_if_empty(rel);
-        }
-    }
+    Before { files, complete }
 }
 
 /// After the session: holds the protected paths it created and reports what changed.
@@ -136,7 +120,6 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Report {
         return report;
     };
     let _as_user = AsUser::new(plan.owner);
-    remove_mount_points(before);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -147,9 +130,8 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Report {
         let Some(made) = planted(&b.workspace, rel) else {
             continue;
         };
-        let aside = PathBuf::from(format!("{}.clp-held-{stamp}", made.display()));
-        match ws.rename_aside(&made, &aside) {
-            Ok(()) => report
+        match hold_aside(&ws, &made, stamp) {
+            Ok(aside) => report
                 .held
                 .push((b.workspace.join(&made), b.workspace.join(&aside))),
             Err(e) => report.findings.push(format!(
@@ -184,6 +166,40 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Report {
     report
 }
 
+/// Renames `made` to `<made>.clp-held-<stamp>`, or, when the session already took that
+/// name (it knows the clock and when it ends), to a name it cannot guess. Returns the new
+/// name.
+fn hold_aside(ws: &Dir, made: &Path, stamp: u64) -> Result<PathBuf, crate::fsafe::FsError> {
+    let mut last = None;
+    for attempt in 0..16u32 {
+        let aside = if attempt == 0 {
+            PathBuf::from(format!("{}.clp-held-{stamp}", made.display()))
+        } else {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            PathBuf::from(format!(
+                "{}.clp-held-{stamp}-{}{nanos:09}{attempt}",
+                made.display(),
+                std::process::id()
+            ))
+        };
+        match ws.rename_aside(made, &aside) {
+            Ok(()) => return Ok(aside),
+            Err(crate::fsafe::FsError::Io { source, .. })
+                if source.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                last = Some(source);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(crate::fsafe::FsError::Io {
+        path: made.to_owned(),
+        source: last.unwrap_or_else(|| std::io::ErrorKind::AlreadyExists.into()),
+    })
+}
+
 /// What to hold aside for the watched `rel`: the first symbolic link on the way to it (a
 /// tool would read through it), else `rel` itself when it exists.
 fn planted(ws: &Path, rel: &Path) -> Option<PathBuf> {
@@ -206,14 +222,35 @@ fn finding(path: &Path, what: &str) -> Option<String> {
         .parent()
         .and_then(|p| p.file_name())
         .is_some_and(|n| n == "hooks");
-    if in_hooks && !name.ends_with(".sample") {
+    if in_hooks {
+        // `git init` writes the samples; git never runs them.
+        return (!name.ends_with(".sample")).then(|| {
+            format!(
+                "git hook `{}` {what} by the session: git runs it outside the boundary",
+                path.display()
+            )
+        });
+    }
+    if name == "commondir" {
         return Some(format!(
-            "git hook `{}` {what} by the session: git runs it outside the boundary",
+            "`{}` {what} by the session points git at another directory, whose config and \
+             hooks git runs outside the boundary; review it",
+            path.display()
+        ));
+    }
+    if name == ".git" {
+        let target = gitdir_of(path).map_or_else(|| "?".into(), |g| g.display().to_string());
+        return Some(format!(
+            "`{}` {what} by the session points git at `{target}`, whose config and hooks git \
+             runs outside the boundary; review it",
             path.display()
         ));
     }
     if name == "config" {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
+        // Never blocks on a FIFO nor reads an endless device: the session chose what is
+        // there, and clp must still finish to report and hold aside.
+        let text = crate::fsafe::read_regular(path, MAX_CONFIG).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
         let keys = risky_git_keys(&text);
         if keys.is_empty() {
             return None;
@@ -303,8 +340,19 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
             let name = entry.file_name();
             let nested = dir != ws;
             if name == ".git" {
-                if nested {
+                if ft.is_dir() && nested {
                     record_repo(&path, out);
+                } else if ft.is_dir() {
+                    // The workspace's own config and hooks are protected; submodules the
+                    // session adds are not (`git status` runs inside each one).
+                    record_modules(&path.join("modules"), out, 0);
+                } else if ft.is_file() {
+                    // A pointer (`gitdir: ...`, as in submodules and worktrees): git runs
+                    // the config and hooks of the directory it names.
+                    record(&path, out);
+                    if let Some(gitdir) = gitdir_of(&path).filter(|g| g.starts_with(ws)) {
+                        record_repo(&gitdir, out);
+                    }
                 }
                 continue;
             }
@@ -332,13 +380,52 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
     true
 }
 
+/// The git directory a `.git` file names, made absolute without touching the disk.
+fn gitdir_of(file: &Path) -> Option<PathBuf> {
+    let text = crate::fsafe::read_regular(file, 4096)?;
+    let text = String::from_utf8(text).ok()?;
+    let target = Path::new(text.trim().strip_prefix("gitdir:")?.trim());
+    let joined = file.parent()?.join(target);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// Records every repository under a `.git/modules` (submodule names may hold `/`, and
+/// submodules nest), without following links.
+fn record_modules(dir: &Path, out: &mut BTreeMap<PathBuf, Stamp>, depth: usize) {
+    if depth > MAX_DEPTH || !dir.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        return;
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if path.join("config").symlink_metadata().is_ok() || path.join("HEAD").exists() {
+            record_repo(&path, out);
+        }
+        record_modules(&path, out, depth + 1);
+    }
+}
+
 fn record_repo(git: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
     record(&git.join("config"), out);
-    for hook in std::fs::read_dir(git.join("hooks"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    record(&git.join("commondir"), out);
+    let hooks = git.join("hooks");
+    if !hooks.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        // Not through a link: it would list some other directory.
+        return;
+    }
+    for hook in std::fs::read_dir(hooks).into_iter().flatten().flatten() {
         record(&hook.path(), out);
     }
 }
@@ -360,6 +447,39 @@ fn record(path: &Path, out: &mut BTreeMap<PathBuf, Stamp>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repos_behind_git_files_and_submodules_are_recorded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path();
+        let write = |rel: &str, text: &str| {
+            let p = ws.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        write("sub/.git", "gitdir: ../.gd\n");
+        write(".gd/config", "[core]\n\tfsmonitor = x\n");
+        write(".git/modules/a/b/config", "");
+        write(".git/modules/a/b/hooks/pre-commit.sample", "");
+        write("far/.git", "gitdir: /elsewhere\n");
+        let mut out = BTreeMap::new();
+        assert!(scan(ws, &mut out));
+        for rel in [
+            "sub/.git",
+            ".gd/config",
+            ".git/modules/a/b/config",
+            "far/.git",
+        ] {
+            assert!(out.contains_key(&ws.join(rel)), "{rel}: {out:?}");
+        }
+        let hook = ws.join(".git/modules/a/b/hooks/pre-commit.sample");
+        assert!(finding(&hook, "created").is_none());
+        let line = finding(&ws.join("sub/.git"), "created").unwrap();
+        assert!(
+            line.contains(&format!("`{}`", ws.join(".gd").display())),
+            "{line}"
+        );
+    }
 
     #[test]
     fn risky_git_keys_are_found() {

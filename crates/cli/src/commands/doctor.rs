@@ -51,7 +51,7 @@ fn inside(
 ) -> Option<std::process::Output> {
     let plan = clp_core::render::render_run(profile, host, argv).ok()?;
     clp_core::preflight::check_programs(&plan, host).ok()?;
-    clp_core::apply::apply(&plan).ok()?;
+    let _applied = clp_core::apply::apply(&plan).ok()?;
     let (mut out, mut err) = (tempfile::tempfile().ok()?, tempfile::tempfile().ok()?);
     let files = Some((out.try_clone().ok()?, err.try_clone().ok()?));
     let outcome =

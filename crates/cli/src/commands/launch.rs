@@ -49,7 +49,7 @@ fn launch(ctx: &Ctx, plan: LaunchPlan, opts: &LaunchOpts) -> Result<ExitCode, Fa
         let mut shown: Option<String> = None;
         preflight::run(&plan, &mut |e| show_event(&mut shown, e))?;
     }
-    apply::apply(&plan)?;
+    let _applied = apply::apply(&plan)?;
     let secrets = secret::fetch(&plan, &ctx.host)?;
     if plan.level == Level::Env {
         let env = plan.env.build(&ctx.host.env, &secrets);

@@ -772,3 +772,58 @@ fn control_a_pid_namespace_with_a_writable_lock_dir_loses_the_ide() {
         "the control did not reproduce the deletion:\n{screen}"
     );
 }
+
+/// Two sessions of the `oauth` profile at once: the one that ends first leaves the mount
+/// point of the main login alone (the other still has the login mounted there); the
+/// last one removes it.
+#[test]
+fn the_last_session_removes_the_mount_points_not_the_first() {
+    let Some(b) = ide_box(Level::B, As::User, "") else {
+        return;
+    };
+    let login = b.write(
+        ".claude.json",
+        "{\"hasCompletedOnboarding\":true,\"userID\":\"REALUSER\"}",
+    );
+    std::os::unix::fs::chown(&login, Some(b.user.uid), Some(b.user.gid)).unwrap();
+    let point = b.home.join(".local/state/clp/oauth/home/.claude.json");
+    let ws = format!("workspace.path={}", b.project.display());
+    let run = |script: &str| {
+        let mut c = b.clp(&[
+            "--set",
+            "isolation.level=sandbox",
+            "--set",
+            &ws,
+            "run",
+            "oauth",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let first =
+        run("touch started; while [ ! -e go ]; do sleep 0.1; done; cat \"$HOME/.claude.json\"")
+            .spawn()
+            .unwrap();
+    let started = wait_until(|| b.project.join("started").exists().then_some(()));
+    assert!(started.is_some(), "the first session did not start");
+    let second = run("true").output().unwrap();
+    assert!(second.status.success(), "{}", text(&second).1);
+    assert!(
+        point.exists(),
+        "the second session removed the first one's mount point"
+    );
+    std::fs::write(b.project.join("go"), "").unwrap();
+    let first = first.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&first);
+    assert!(first.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("REALUSER"),
+        "the first session lost its login: {stdout:?}"
+    );
+    assert!(!point.exists(), "the last session left its mount point");
+}

@@ -6,6 +6,7 @@
 //! fails instead when `CLP_REQUIRE_ALL=1` (set by `.ci/run`).
 
 mod backend;
+mod boundary;
 mod common;
 mod container;
 mod corpus;

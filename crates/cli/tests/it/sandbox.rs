@@ -82,13 +82,15 @@ pub fn ready(mode: As) -> Option<TestUser> {
 fn shared_bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        // One per checkout: test runs of two checkouts must not replace each other's
-        // binaries while they run.
-        let checkout = std::hash::BuildHasher::hash_one(
-            &std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default(),
-            env!("CARGO_MANIFEST_DIR"),
-        );
-        let dir = std::env::temp_dir().join(format!("clp-it-bin-{checkout:016x}"));
+        // One per checkout and per user: two worktrees testing at once would otherwise
+        // replace each other's `clp` (seen: a run picked up another branch's binary), and
+        // a normal user cannot reuse root's.
+        use sha2::Digest;
+        let checkout = std::fs::canonicalize(common::repo()).unwrap();
+        let digest = sha2::Sha256::digest(checkout.as_os_str().as_encoded_bytes());
+        let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let uid = nix::unistd::getuid().as_raw();
+        let dir = std::env::temp_dir().join(format!("clp-it-bin-{tag}-{uid}"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         dir

@@ -109,7 +109,7 @@ pub fn wrap(
         }
     }
     let secrets: Vec<String> = plan.env.secrets.keys().cloned().collect();
-    a.extend(entry(&secrets));
+    a.extend(entry(mounts, &secrets));
     a.extend(inner);
     plan.argv = a;
 
@@ -189,21 +189,41 @@ fn run_flags(
     a
 }
 
-/// The container's entry: export each secret from its file, start the watchdog that
-/// stops the session once clp no longer holds the session lock (clp killed, terminal
-/// gone), then become the command.
-fn entry(secrets: &[String]) -> Vec<String> {
+/// The command prefix the container runs first: it checks that each mount is the very
+/// file or directory clp checked, exports each secret from its file, starts the watchdog
+/// that stops the session once clp no longer holds the session lock (clp killed, the
+/// terminal gone), then becomes the command.
+///
+/// The engine resolves mount sources by path, after clp's check. A session of the same
+/// workspace still running could swap a source it can write (a protected path it created,
+/// say `.vscode`) for a link to somewhere else in between, and the engine would mount that
+/// instead (the user's `~/.ssh`, at level C as a user). So clp fills in, at launch, the
+/// device and inode of what it checked ([`Mount::id_token`]), and before anything of the
+/// session runs, the container compares them with what is mounted: on a difference it
+/// names the path and exits with 2.
+fn entry(mounts: &[Mount], secrets: &[String]) -> Vec<String> {
+    let mut script = String::from(
+        "command -v stat >/dev/null || { echo 'clp: the image has no `stat`, which clp \
+         needs to check its mounts' >&2; exit 2; }; \
+         c() { [ \"$(stat -c %d:%i -- \"$1\")\" = \"$2\" ] || { printf 'clp: `%s` in the \
+         container is not what clp checked before the start (replaced since?); nothing was \
+         run\\n' \"$1\" >&2; exit 2; }; }; ",
+    );
+    for m in mounts {
+        let dest = m.dest.display().to_string();
+        let dest = shlex::try_quote(&dest).map_or_else(|_| "''".into(), |q| q.into_owned());
+        script.push_str(&format!("c {dest} '{}' && ", m.id_token()));
+    }
     // Names are environment variable names (checked), safe to write into the script.
-    let mut script = String::new();
     for n in secrets {
         script.push_str(&format!(
-            "{n}=\"$(cat {SESSION_DIR}/secrets/{n})\" || exit 125; export {n}; "
+            "{{ {n}=\"$(cat {SESSION_DIR}/secrets/{n})\" || exit 125; }} && export {n} && "
         ));
     }
     script.push_str(&format!(
-        "(flock -x {SESSION_DIR}/lock true; kill -TERM $$) & exec \"$@\""
+        "{{ (flock -x {SESSION_DIR}/lock true; kill -TERM $$) & }} && exec \"$@\""
     ));
-    vec!["/bin/sh".into(), "-c".into(), script, "clp-session".into()]
+    vec!["/bin/sh".into(), "-c".into(), script, "clp".into()]
 }
 
 /// Option (b): `claude.command` names a binary on the host by its absolute path; it is
@@ -437,8 +457,9 @@ mod tests {
             .iter()
             .position(|a| a == "localhost/clp-base:bookworm")
             .unwrap();
-        // The entry script, then the command.
-        assert_eq!(plan.argv[image + 5], MOUNTED_CLAUDE);
+        // After the image: the entry script (`/bin/sh -c SCRIPT clp`), then the command.
+        assert_eq!(plan.argv[image + 1..image + 3], ["/bin/sh", "-c"]);
+        assert_eq!(plan.argv[image + 4..image + 6], ["clp", MOUNTED_CLAUDE]);
         assert_eq!(plan.argv.last().unwrap(), "hi");
 
         // By name, Claude Code comes from the image.
@@ -451,6 +472,22 @@ mod tests {
             .unwrap();
         assert_eq!(plan.argv[image + 5], "claude");
         assert!(!plan.argv.iter().any(|a| a.contains("/usr/bin/claude")));
+    }
+
+    /// The entry script checks every mount (but the secrets, made at launch) against the
+    /// identity clp fills in, before the command runs.
+    #[test]
+    fn the_container_checks_its_mounts_before_running_anything() {
+        let host = Host::fixture();
+        let plan = render_use(&profile(&host, &[]), &host, &[]).unwrap();
+        let script = &plan.argv[plan.argv.iter().position(|a| a == "-c").unwrap() + 1];
+        let mounts = &plan.boundary.as_ref().unwrap().mounts;
+        assert!(mounts.len() > 5);
+        for m in mounts {
+            let check = format!("c {} '{}' && ", m.dest.display(), m.id_token());
+            assert!(script.contains(&check), "{check}\n{script}");
+        }
+        assert!(script.ends_with("exec \"$@\""), "{script}");
     }
 
     #[test]
