@@ -19,6 +19,7 @@
 pub mod apply;
 pub mod boundary;
 pub mod builtin;
+pub mod context;
 pub mod diag;
 pub mod doctor;
 pub mod error;

@@ -241,7 +241,10 @@ pub struct RawModel {
 
     /// Context window of the served model, in tokens (`CLAUDE_CODE_MAX_CONTEXT_TOKENS`).
     ///
-    /// Set it to llama-server's `-c`; Claude Code then compacts before the server refuses.
+    /// Unset: clp asks the server at launch (llama-server's `n_ctx`, from `/v1/models` or
+    /// `/props`). Set: a warning when the server has less. Either way clp also sets
+    /// `CLAUDE_CODE_MAX_OUTPUT_TOKENS` (a sixteenth of the window, 2,048 to 16,000, unless
+    /// `env` sets it), so that Claude Code compacts before the server refuses a request.
     ///
     /// Example: `context = 32768`
     pub context: Option<ContextTokens>,

@@ -146,6 +146,19 @@ pub enum Preflight {
         /// Wait for the model instead of warning.
         required: bool,
     },
+    /// Ask the backend how much context a request may use (llama-server's `n_ctx`):
+    /// the session's budget when the profile does not say, a warning when the profile
+    /// says more than the server has.
+    Context {
+        /// The backend's base URL.
+        base: String,
+        /// Full URL of the models list.
+        models: String,
+        /// The profile's model.
+        model: Option<String>,
+        /// `model.context`, when the profile sets it.
+        declared: Option<u32>,
+    },
     /// A program must be installed.
     Program {
         /// Its name.

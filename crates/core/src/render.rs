@@ -128,6 +128,7 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         network: None,
     };
     plan.notes.extend(crate::network::note(profile));
+    plan.notes.extend(context_note(profile));
     plan.network = crate::network::plan(profile, host);
     if let Some(net) = &plan.network {
         plan.env.set.extend(crate::network::env(net));
@@ -173,15 +174,34 @@ fn preflight(profile: &Profile) -> Vec<Preflight> {
             .models
             .clone()
             .or_else(|| backend.switch.as_ref().map(|_| "/v1/models".to_owned()));
-        if let (Some(models), Some(model)) = (models, &profile.model.default) {
+        if let (Some(models), Some(model)) = (&models, &profile.model.default) {
             checks.push(Preflight::Model {
-                url: backend.url.join(&models),
+                url: backend.url.join(models),
                 model: model.clone(),
                 required: backend.switch.is_some(),
             });
         }
+        checks.push(Preflight::Context {
+            base: backend.url.as_str().to_owned(),
+            models: backend.url.join(models.as_deref().unwrap_or("/v1/models")),
+            model: profile.model.default.clone(),
+            declared: profile.model.context,
+        });
     }
     checks
+}
+
+/// What the session's context will be, when it is worth saying.
+fn context_note(profile: &Profile) -> Option<String> {
+    match profile.model.context {
+        Some(c) => crate::context::note(&crate::context::budget(c)),
+        None if profile.backend.as_ref().is_some_and(|b| b.check) && !profile.is_oauth() => Some(
+            "the session's context (`model.context`) is asked from the server at launch \
+                 (llama-server's `n_ctx`)"
+                .into(),
+        ),
+        None => None,
+    }
 }
 
 /// The child's environment.

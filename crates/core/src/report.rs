@@ -192,6 +192,10 @@ pub fn plan_text(plan: &LaunchPlan) -> String {
                 Preflight::Program { name, install } => {
                     format!("needs  {name} (install: {install})\n")
                 }
+                Preflight::Context { base, declared, .. } => match declared {
+                    Some(d) => format!("context GET {base}/props (warn if it has less than {d})\n"),
+                    None => format!("context GET {base}/props (the session's context)\n"),
+                },
             });
         }
     }

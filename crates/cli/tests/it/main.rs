@@ -9,6 +9,7 @@ mod backend;
 mod boundary;
 mod common;
 mod container;
+mod context;
 mod corpus;
 mod ide;
 mod level_a;
