@@ -59,6 +59,10 @@ pub struct Host {
     pub existing: std::collections::BTreeSet<PathBuf>,
     /// Those of them that are regular files (the others are directories or worse).
     pub files: std::collections::BTreeSet<PathBuf>,
+    /// Those of them that are symbolic links.
+    pub links: std::collections::BTreeSet<PathBuf>,
+    /// Those of them that are an empty file or an empty directory.
+    pub empty: std::collections::BTreeSet<PathBuf>,
     /// The entries of directories that were listed (a workspace's `.git/modules`).
     pub listings: BTreeMap<PathBuf, Vec<String>>,
     /// How paths resolve on this machine (symbolic links, `..`).
@@ -221,6 +225,8 @@ impl Host {
                 .chain([home.join(".claude/ide")])
                 .collect(),
             files: [home.join("project/.git/config")].into_iter().collect(),
+            links: Default::default(),
+            empty: Default::default(),
             listings: BTreeMap::new(),
             fs: FsView::Fixed(BTreeMap::new()),
             other_homes: vec![PathBuf::from("/home/other")],
@@ -323,6 +329,8 @@ pub mod detect {
             users: BTreeMap::new(),
             existing: Default::default(),
             files: Default::default(),
+            links: Default::default(),
+            empty: Default::default(),
             listings: BTreeMap::new(),
             fs: FsView::Live,
             other_homes: Vec::new(),
@@ -420,6 +428,14 @@ pub mod detect {
                 host.existing.insert(p.clone());
                 if m.is_file() {
                     host.files.insert(p.clone());
+                }
+                if m.is_symlink() {
+                    host.links.insert(p.clone());
+                }
+                let empty = (m.is_file() && m.len() == 0)
+                    || (m.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none()));
+                if empty {
+                    host.empty.insert(p.clone());
                 }
             }
         }

@@ -30,6 +30,8 @@ pub struct LaunchPlan {
     pub dirs: Vec<PathBuf>,
     /// Files to write first.
     pub files: Vec<PlannedFile>,
+    /// Symbolic links to make or to remove first.
+    pub links: Vec<PlannedLink>,
     /// Checks to run before exec.
     pub preflight: Vec<Preflight>,
     /// What the user should know about this launch (shown by `show`, `doctor`, dry runs).
@@ -118,6 +120,29 @@ pub enum WritePolicy {
     /// session ends if still empty (left behind, a 0-byte `.claude.json` reads as a
     /// corrupt configuration wherever nothing is mounted over it).
     MountPoint,
+}
+
+/// A symbolic link clp owns: made where nothing is (level A's shared parts of the main
+/// install), or removed where it stands (before a boundary mounts there instead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedLink {
+    /// The link's path.
+    pub link: PathBuf,
+    /// What it points to.
+    pub target: PathBuf,
+    /// Make it, or remove it.
+    pub action: LinkAction,
+}
+
+/// What to do with a [`PlannedLink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkAction {
+    /// Make the link when nothing is at its path.
+    Create,
+    /// Remove the link when it is exactly this link (to this target); anything else
+    /// there stays.
+    Remove,
 }
 
 /// A check before exec.
@@ -334,6 +359,8 @@ pub enum Why {
     Protected,
     /// The session's view of the main install's IDE lock files.
     IdeLocks,
+    /// A part of the main install's `~/.claude` the profile shares (`claude.share`).
+    Shared,
     /// The rendered settings file.
     Settings,
     /// A program the boundary would hide (Claude Code under the home), mounted elsewhere.

@@ -13,7 +13,9 @@ use crate::error::Error;
 use crate::host::{Host, Needs};
 use crate::level;
 use crate::model::Level;
-use crate::plan::{EnvPlan, LaunchPlan, PlannedFile, Preflight, StatePaths, WritePolicy};
+use crate::plan::{
+    EnvPlan, LaunchPlan, LinkAction, PlannedFile, PlannedLink, Preflight, StatePaths, WritePolicy,
+};
 use crate::policy::{Tool, SCRUBBED, SCRUBBED_OAUTH};
 use crate::profile::{Auth, Profile, Secret};
 use crate::settings::{backend_env, render_settings, seed_claude_json, settings_text};
@@ -120,6 +122,7 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         cwd: profile.workspace.path.clone(),
         dirs: Vec::new(),
         files: Vec::new(),
+        links: Vec::new(),
         preflight: preflight(profile),
         notes: Vec::new(),
         owner: None,
@@ -155,7 +158,39 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
             policy: WritePolicy::CreateIfMissing,
         });
     }
+    plan.links
+        .extend(share_links(profile, host, &mut plan.notes));
     plan
+}
+
+/// The links of the parts of the main install the profile shares: made at level A
+/// (where Claude Code runs as the user, so read-only is not enforced), removed at B and
+/// C (which mount the part read-only there instead).
+fn share_links(profile: &Profile, host: &Host, notes: &mut Vec<String>) -> Vec<PlannedLink> {
+    let action = if profile.isolation.level == Level::Env {
+        LinkAction::Create
+    } else {
+        LinkAction::Remove
+    };
+    let mut links = Vec::new();
+    for share in boundary::shares(profile, host) {
+        match share {
+            boundary::Share::Mounted { source, dest, .. } => links.push(PlannedLink {
+                link: dest,
+                target: source,
+                action,
+            }),
+            boundary::Share::Skipped(why) => notes.push(why),
+        }
+    }
+    if action == LinkAction::Create && !links.is_empty() {
+        notes.push(
+            "the shared parts of `~/.claude` are linked: at level A nothing stops Claude Code \
+             writing to them (levels B and C mount them read-only)"
+                .into(),
+        );
+    }
+    links
 }
 
 fn preflight(profile: &Profile) -> Vec<Preflight> {

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use crate::host::Host;
-use crate::plan::{EnvPlan, LaunchPlan, PlannedFile, Preflight, WritePolicy, SETTINGS_FILE};
+use crate::plan::{
+    EnvPlan, LaunchPlan, LinkAction, PlannedFile, PlannedLink, Preflight, WritePolicy,
+    SETTINGS_FILE,
+};
 use crate::profile::{Secret, Switch};
 
 /// Replaces machine- and user-specific parts of a plan with placeholders, so renders
@@ -65,6 +68,15 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
                 path: path(&f.path),
                 contents: fix(&f.contents),
                 ..f.clone()
+            })
+            .collect(),
+        links: plan
+            .links
+            .iter()
+            .map(|l| PlannedLink {
+                link: path(&l.link),
+                target: path(&l.target),
+                action: l.action,
             })
             .collect(),
         preflight: plan.preflight.clone(),
@@ -156,6 +168,17 @@ pub fn plan_text(plan: &LaunchPlan) -> String {
             WritePolicy::MountPoint => "point",
         };
         files.push_str(&format!("{how} {} ({:o})\n", f.path.display(), f.mode));
+    }
+    for l in &plan.links {
+        let how = match l.action {
+            LinkAction::Create => "link",
+            LinkAction::Remove => "unlink",
+        };
+        files.push_str(&format!(
+            "{how} {} -> {}\n",
+            l.link.display(),
+            l.target.display()
+        ));
     }
     if let Some(dir) = &plan.session_dir {
         files.push_str(&format!("session {} (removed at exit)\n", dir.display()));

@@ -18,3 +18,4 @@ mod network;
 mod profiles;
 mod render;
 mod sandbox;
+mod share;
