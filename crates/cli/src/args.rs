@@ -57,6 +57,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Explain what decides auth, backend, model and permissions at launch, and what
+    /// could still change it
+    Explain {
+        /// Profile name
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate profiles (names or files; all profiles when none given)
     Check {
         /// Profile names or paths to `.toml` files

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render::render(g, args),
         Command::List { json } => list::list(g, json),
         Command::Show { name, json } => show::show(g, &name, json),
+        Command::Explain { name, json } => show::explain(g, &name, json),
         Command::Check { targets } => check::check(g, &targets),
         Command::Schema => small::schema(),
         Command::Init { name, from } => init::init(g, name.as_deref(), &from),

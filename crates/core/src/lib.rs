@@ -37,6 +37,7 @@ pub mod net;
 pub mod network;
 pub mod plan;
 pub mod policy;
+pub mod precedence;
 pub mod preflight;
 pub mod probe;
 pub mod profile;
