@@ -100,6 +100,7 @@ pub fn needs(profile: &Profile, host: &Host) -> Needs {
         users: profile.isolation.user.iter().cloned().collect(),
         paths,
         lists,
+        settings: vec![profile.isolation.config_dir.join("settings.json")],
     }
 }
 
@@ -136,7 +137,10 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
     if let Some(net) = &plan.network {
         plan.env.set.extend(crate::network::env(net));
     }
-    let settings = render_settings(profile);
+    let mut settings = render_settings(profile);
+    if let Some(line) = status_line(profile, host) {
+        settings.insert("statusLine".into(), line);
+    }
     let oauth_plain = profile.is_oauth() && profile.isolation.level == Level::Env;
     if !oauth_plain || settings.len() > 1 {
         plan.dirs.push(paths.root.clone());
@@ -161,6 +165,44 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
     plan.links
         .extend(share_links(profile, host, &mut plan.notes));
     plan
+}
+
+/// The status line of a local session (`clp:local-glm [B offline] 127.0.0.1:8080
+/// glm-flash-q4`): a `printf` that works inside any boundary. None for the `oauth`
+/// profile (plain Claude Code), nor when the profile (`claude.settings`) or the profile's
+/// config dir (`settings.json`) has a status line of its own.
+fn status_line(profile: &Profile, host: &Host) -> Option<serde_json::Value> {
+    let config = profile.isolation.config_dir.join("settings.json");
+    let own = profile.claude.settings.contains_key("statusLine")
+        || host
+            .settings_keys
+            .get(&config)
+            .is_some_and(|k| k.iter().any(|k| k == "statusLine"));
+    if profile.is_oauth() || own {
+        return None;
+    }
+    let level = match profile.isolation.level {
+        Level::Env => "A",
+        Level::Sandbox => "B",
+        Level::Container => "C",
+    };
+    let net = match profile.network.mode {
+        crate::model::NetworkMode::Open => String::new(),
+        mode => format!(" {}", crate::network::mode_name(mode)),
+    };
+    let mut text = format!("clp:{} [{level}{net}]", profile.name);
+    if let Some(b) = &profile.backend {
+        text.push_str(&format!(" {}:{}", b.url.host(), b.url.port()));
+    }
+    if let Some(m) = &profile.model.default {
+        text.push_str(&format!(" {m}"));
+    }
+    let quoted = shlex::try_quote(&text).ok()?.into_owned();
+    Some(serde_json::json!({
+        "type": "command",
+        "command": format!("printf '%s\n' {quoted}"),
+        "padding": 0,
+    }))
 }
 
 /// The links of the parts of the main install the profile shares: made at level A
