@@ -43,6 +43,7 @@ pub mod probe;
 pub mod profile;
 pub mod render;
 pub mod report;
+pub mod resume;
 pub mod rules;
 pub mod schema;
 pub mod seccomp;

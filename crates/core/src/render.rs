@@ -307,6 +307,10 @@ fn render_env(profile: &Profile, paths: &StatePaths) -> EnvPlan {
         set(&mut env, "CLAUDE_CONFIG_DIR", &profile.isolation.config_dir);
         set(&mut env, "TMPDIR", &paths.tmp);
         set(&mut env, "ANTHROPIC_CONFIG_DIR", &paths.anthropic);
+        // Its "Resume this session with:" line names `clp --resume <id>`, which finds the
+        // profile whose store holds the session (plain `claude --resume` would not).
+        env.set
+            .insert("CLAUDE_CODE_RESUME_HINT_COMMAND".into(), "clp".into());
         // Claude Code's auto-updater would reinstall the normal install's npm package
         // (seen: `npm install -g @anthropic-ai/claude-code@NEXT` as the user).
         env.set.insert("DISABLE_AUTOUPDATER".into(), "1".into());

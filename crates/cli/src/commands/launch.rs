@@ -39,6 +39,39 @@ pub fn run_command(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     launch(&ctx, &profile, &|p, h| render_run(p, h, &argv), &args.opts)
 }
 
+/// `clp --resume ID` / `clp resume ID`: the profile whose session store holds the
+/// session, launched from the directory the session ran in.
+pub fn resume(
+    g: &GlobalArgs,
+    id: &str,
+    args: Vec<std::ffi::OsString>,
+) -> Result<ExitCode, Failure> {
+    clp_core::resume::check_id(id)?;
+    let mut ctx = Ctx::new(g)?;
+    let stores = clp_core::resume::stores(&ctx.catalog, &ctx.overrides, &ctx.host);
+    let found = clp_core::resume::find(id, &stores).ok_or_else(|| {
+        Error::usage(format!(
+            "no profile's session store holds the session `{id}`"
+        ))
+        .hint(
+            "a session of plain `claude` (or of the `oauth` profile) resumes with `claude \
+             --resume ID`",
+        )
+    })?;
+    if let Some(cwd) = found.cwd.filter(|c| c.is_dir() && *c != ctx.host.cwd) {
+        std::env::set_current_dir(&cwd).map_err(|e| Error::io("cannot enter", &cwd, e))?;
+        ctx = Ctx::new(g)?;
+    }
+    let (_, profile) = ctx.profile(&found.profile)?;
+    let mut argv = vec!["--resume".to_owned(), id.to_owned()];
+    argv.extend(strings(&args)?);
+    let opts = LaunchOpts {
+        dry_run: false,
+        no_check: false,
+    };
+    launch(&ctx, &profile, &|p, h| render_use(p, h, &argv), &opts)
+}
+
 type Render<'a> = dyn Fn(&Profile, &Host) -> Result<LaunchPlan, Error> + 'a;
 
 fn launch(

@@ -11,6 +11,7 @@ mod common;
 mod container;
 mod context;
 mod corpus;
+mod daily;
 mod explain;
 mod ide;
 mod level_a;

@@ -180,33 +180,3 @@ fn level_a_links_and_b_mounts_in_turn() {
     );
     assert_only_changed(&before, &tree(&b.home), &[Path::new(".local/state/clp")]);
 }
-
-/// The status line clp renders runs inside the sandbox and prints the profile, level,
-/// network, backend and model; a status line of the profile's own config dir wins.
-#[test]
-fn the_status_line_works_inside_the_sandbox() {
-    let Some(user) = sandbox::ready(As::User) else {
-        return;
-    };
-    let b = Box::new(As::User, user, Backend::start(Config::default()).unwrap());
-    let settings = b.home.join(".local/state/clp/box/settings.json");
-    assert!(b.sh("true").status.success());
-    let read = || -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&settings).unwrap()).unwrap()
-    };
-    let command = read()["statusLine"]["command"].as_str().unwrap().to_owned();
-    let out = b.sh(&command);
-    let port = b.url.rsplit(':').next().unwrap().to_owned();
-    assert_eq!(
-        text(&out).0,
-        format!("clp:box [B offline] 127.0.0.1:{port} glm-flash-q4\n")
-    );
-    // The user's own status line in the profile's config dir: clp adds none.
-    let own = b.write(
-        ".local/state/clp/box/claude/settings.json",
-        r#"{"statusLine":{"type":"command","command":"echo mine"}}"#,
-    );
-    crate::sandbox::chown_tree(&own, (b.user.uid, b.user.gid));
-    assert!(b.sh("true").status.success());
-    assert!(read().get("statusLine").is_none());
-}
