@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::plan::{Boundary, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
+use crate::plan::{Boundary, ClaudeFiles, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
 use crate::profile::Profile;
 
 /// Who the session runs as. As root: `isolation.user`, else the workspace's owner; never
@@ -210,6 +210,14 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
             .kind(MountKind::File),
         );
     }
+    let claude_files = ClaudeFiles {
+        settings: config.join("settings.json"),
+        global: if profile.isolation.main_config {
+            login.clone()
+        } else {
+            config.join(".claude.json")
+        },
+    };
     Ok(Boundary {
         user,
         home,
@@ -217,6 +225,7 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
         mounts,
         watch,
         session,
+        claude_files,
     })
 }
 

@@ -288,6 +288,20 @@ pub struct Boundary {
     pub watch: Vec<PathBuf>,
     /// The session's own dir (see [`LaunchPlan::session_dir`]).
     pub session: PathBuf,
+    /// Claude Code's settings and global config the session can write (its config dir's
+    /// `settings.json`, and `.claude.json`), checked after the session for what would run
+    /// at the next launch (see `watch::config`).
+    pub claude_files: ClaudeFiles,
+}
+
+/// The Claude Code files of a session's config that can make a later launch run code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaudeFiles {
+    /// `<config dir>/settings.json` (user settings: hooks, status line, helpers).
+    pub settings: PathBuf,
+    /// `.claude.json` (user-scope MCP servers): in the config dir, or `~/.claude.json`
+    /// for the main install.
+    pub global: PathBuf,
 }
 
 /// Who a boundary runs as: the same uid as clp, or (when clp runs as root) an

@@ -17,6 +17,7 @@ mod ide;
 mod level_a;
 mod llama;
 mod network;
+mod persist;
 mod profiles;
 mod render;
 mod sandbox;
