@@ -169,93 +169,6 @@ pub fn explain(
     layers: &ClaudeLayers,
 ) -> Explanation {
     let settings = flag_settings(profile, plan);
-    let flag_env = settings
-        .get("env")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut decisions = Vec::new();
-    let provenance = |key: &str| loaded.provenance(key).to_string();
-    // Auth, backend, models, context: the variables clp sets, each with its source key.
-    let sources: &[(&str, &str)] = &[
-        ("ANTHROPIC_BASE_URL", "backend.url"),
-        ("ANTHROPIC_AUTH_TOKEN", "auth.token"),
-        ("ANTHROPIC_API_KEY", "auth.mode"),
-        ("ANTHROPIC_MODEL", "model.default"),
-        ("ANTHROPIC_DEFAULT_OPUS_MODEL", "model.opus"),
-        ("ANTHROPIC_DEFAULT_SONNET_MODEL", "model.sonnet"),
-        ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "model.haiku"),
-        ("CLAUDE_CODE_MAX_CONTEXT_TOKENS", "model.context"),
-        ("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "model.context"),
-        ("CLAUDE_CONFIG_DIR", "isolation.config-dir"),
-    ];
-    for (var, key) in sources {
-        let in_settings = flag_env.get(*var).and_then(Value::as_str);
-        let in_env = plan.env.set.get(*var).map(String::as_str);
-        let Some(value) = in_settings.or(in_env) else {
-            continue;
-        };
-        let via = match (in_settings.is_some(), in_env.is_some()) {
-            (true, true) => {
-                "settings.json env (Claude Code's --settings layer) and the environment"
-            }
-            (true, false) => "settings.json env (Claude Code's --settings layer)",
-            _ => "the environment",
-        };
-        let shown = if is_secret(var) && !value.is_empty() {
-            Value::from("(set)")
-        } else {
-            Value::from(value)
-        };
-        let from = if *var == "ANTHROPIC_API_KEY" && value.is_empty() {
-            "clp: emptied, so an inherited key is not sent beside the token".to_owned()
-        } else if *var == "CLAUDE_CODE_MAX_OUTPUT_TOKENS" {
-            format!(
-                "clp: a sixteenth of model.context ({}), so that Claude Code compacts \
-                 before the server refuses",
-                provenance(key)
-            )
-        } else {
-            provenance(key)
-        };
-        decisions.push(Decision {
-            key: (*var).into(),
-            value: shown,
-            from,
-            via: via.into(),
-        });
-    }
-    for (var, secret) in &plan.env.secrets {
-        let from = match secret {
-            Secret::Literal(_) => "the profile".to_owned(),
-            Secret::Env(name) => format!("your environment's `{name}` at launch"),
-            Secret::Command(cmd) => format!("the output of `{cmd}` at launch"),
-        };
-        decisions.push(Decision {
-            key: var.clone(),
-            value: Value::from("(set at launch)"),
-            from,
-            via: "the environment".into(),
-        });
-    }
-    if let Some(helper) = settings.get("apiKeyHelper") {
-        decisions.push(Decision {
-            key: "apiKeyHelper".into(),
-            value: helper.clone(),
-            from: provenance("auth.key-command"),
-            via: "settings.json (Claude Code runs it for the key)".into(),
-        });
-    }
-    if let Some(perms) = settings.get("permissions").and_then(Value::as_object) {
-        for (k, v) in perms {
-            decisions.push(Decision {
-                key: format!("permissions.{k}"),
-                value: v.clone(),
-                from: permission_source(k, &provenance),
-                via: "settings.json (Claude Code's --settings layer)".into(),
-            });
-        }
-    }
     let removed = plan
         .env
         .unset
@@ -285,11 +198,123 @@ pub fn explain(
         })
         .collect();
     let mut warnings = wrong_kind(profile, host);
-    for l in &layers {
+    warnings.extend(layer_warnings(&layers));
+    Explanation {
+        profile: profile.name.clone(),
+        decisions: decisions(loaded, plan, &settings),
+        removed,
+        layers,
+        warnings,
+    }
+}
+
+/// The variables and settings the launch decides, from clp's settings (`settings`) and
+/// the plan's environment.
+fn decisions(loaded: &Loaded, plan: &LaunchPlan, settings: &Map<String, Value>) -> Vec<Decision> {
+    let provenance = |key: &str| loaded.provenance(key).to_string();
+    let flag_env = settings
+        .get("env")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (var, key) in SOURCES {
+        let in_settings = flag_env.get(*var).and_then(Value::as_str);
+        let in_env = plan.env.set.get(*var).map(String::as_str);
+        let Some(value) = in_settings.or(in_env) else {
+            continue;
+        };
+        let via = match (in_settings.is_some(), in_env.is_some()) {
+            (true, true) => {
+                "settings.json env (Claude Code's --settings layer) and the environment"
+            }
+            (true, false) => "settings.json env (Claude Code's --settings layer)",
+            _ => "the environment",
+        };
+        let shown = if is_secret(var) && !value.is_empty() {
+            Value::from("(set)")
+        } else {
+            Value::from(value)
+        };
+        let from = if *var == "ANTHROPIC_API_KEY" && value.is_empty() {
+            "clp: emptied, so an inherited key is not sent beside the token".to_owned()
+        } else if *var == "CLAUDE_CODE_MAX_OUTPUT_TOKENS" {
+            format!(
+                "clp: a sixteenth of model.context ({}), so that Claude Code compacts \
+                 before the server refuses",
+                provenance(key)
+            )
+        } else {
+            provenance(key)
+        };
+        out.push(Decision {
+            key: (*var).into(),
+            value: shown,
+            from,
+            via: via.into(),
+        });
+    }
+    for (var, secret) in &plan.env.secrets {
+        let from = match secret {
+            Secret::Literal(_) => "the profile".to_owned(),
+            Secret::Env(name) => format!("your environment's `{name}` at launch"),
+            Secret::Command(cmd) => format!("the output of `{cmd}` at launch"),
+        };
+        out.push(Decision {
+            key: var.clone(),
+            value: Value::from("(set at launch)"),
+            from,
+            via: "the environment".into(),
+        });
+    }
+    if let Some(helper) = settings.get("apiKeyHelper") {
+        out.push(Decision {
+            key: "apiKeyHelper".into(),
+            value: helper.clone(),
+            from: provenance("auth.key-command"),
+            via: "settings.json (Claude Code runs it for the key)".into(),
+        });
+    }
+    for (k, v) in settings
+        .get("permissions")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        out.push(Decision {
+            key: format!("permissions.{k}"),
+            value: v.clone(),
+            from: permission_source(k, &provenance),
+            via: "settings.json (Claude Code's --settings layer)".into(),
+        });
+    }
+    out
+}
+
+/// The variables clp sets for auth, backend, models and context, each with the profile
+/// key it comes from.
+const SOURCES: &[(&str, &str)] = &[
+    ("ANTHROPIC_BASE_URL", "backend.url"),
+    ("ANTHROPIC_AUTH_TOKEN", "auth.token"),
+    ("ANTHROPIC_API_KEY", "auth.mode"),
+    ("ANTHROPIC_MODEL", "model.default"),
+    ("ANTHROPIC_DEFAULT_OPUS_MODEL", "model.opus"),
+    ("ANTHROPIC_DEFAULT_SONNET_MODEL", "model.sonnet"),
+    ("ANTHROPIC_DEFAULT_HAIKU_MODEL", "model.haiku"),
+    ("CLAUDE_CODE_MAX_CONTEXT_TOKENS", "model.context"),
+    ("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "model.context"),
+    ("CLAUDE_CONFIG_DIR", "isolation.config-dir"),
+];
+
+/// A warning for each layer key that changes auth or backend, and for anything managed
+/// settings set.
+fn layer_warnings(layers: &[Layer]) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in layers {
         for f in l.effects.iter().filter(|f| f.outcome != Outcome::Loses) {
             let auth = f.key == "apiKeyHelper" || f.key.starts_with("env.ANTHROPIC_");
             if auth || l.name == LayerName::Managed {
-                warnings.push(format!(
+                out.push(format!(
                     "{} (`{}`) sets `{}`, which changes this launch: {}",
                     l.name.label(),
                     l.path.display(),
@@ -299,13 +324,7 @@ pub fn explain(
             }
         }
     }
-    Explanation {
-        profile: profile.name.clone(),
-        decisions,
-        removed,
-        layers,
-        warnings,
-    }
+    out
 }
 
 /// Where a permission key of clp's settings comes from.
