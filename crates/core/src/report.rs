@@ -1,5 +1,6 @@
 //! The plan as text and files: `clp render`, `--dry-run` and the snapshot tests print
-//! these. `--portable` replaces what differs between machines with placeholders.
+//! these. `--portable` renders as an ordinary user and replaces what differs between
+//! machines with placeholders.
 
 use std::path::PathBuf;
 
@@ -8,11 +9,35 @@ use crate::plan::{
     EnvPlan, LaunchPlan, LinkAction, PlannedFile, PlannedLink, Preflight, WritePolicy,
     SETTINGS_FILE,
 };
+use crate::policy::HIDDEN;
 use crate::profile::{Secret, Switch};
 
+/// The uid and gid a portable render made by root stands in for the user with; the
+/// render shows `{uid}` and `{gid}` in their place.
+const PORTABLE_ID: u32 = 1000;
+
+/// The host a portable render is made against: this machine as an ordinary user sees it.
+///
+/// Run by root (a dotfiles repository's CI in a container), a launch would take root's
+/// own path (a staging sandbox, `setpriv`, a rootful engine's flags), or refuse when no
+/// unprivileged user is at hand. A portable render describes the profile, not who renders
+/// it, so root renders with an unprivileged stand-in identity and gets, byte for byte,
+/// what a user gets.
+pub fn portable_host(host: &Host) -> Host {
+    let mut host = host.clone();
+    if host.uid == 0 {
+        host.uid = PORTABLE_ID;
+        host.gid = PORTABLE_ID;
+        host.cwd_owner = (PORTABLE_ID, PORTABLE_ID);
+        // Where a user without `$XDG_RUNTIME_DIR` keeps it; shown as `{runtime}`.
+        host.runtime_dir = PathBuf::from(format!("/dev/shm/clp-{PORTABLE_ID}"));
+    }
+    host
+}
+
 /// Replaces machine- and user-specific parts of a plan with placeholders, so renders
-/// compare equal across machines: `{home}`, `{state}`, `{workspace}`, `{uid}`, `{gid}`,
-/// `{user}`, and `{bin:NAME}` for resolved program paths.
+/// compare equal across machines: `{home}`, `{state}`, `{runtime}`, `{workspace}`,
+/// `{uid}`, `{gid}`, `{user}`, and `{bin:NAME}` for resolved program paths.
 pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
     let mut pairs: Vec<(String, String)> = host
         .programs
@@ -21,6 +46,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         .collect();
     pairs.push((plan.cwd.display().to_string(), "{workspace}".into()));
     pairs.push((host.state_dir.display().to_string(), "{state}".into()));
+    pairs.push((host.runtime_dir.display().to_string(), "{runtime}".into()));
     pairs.push((host.home.display().to_string(), "{home}".into()));
     // Longest first, so `/home/u/.local/state/clp` wins over `/home/u`.
     pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
@@ -49,7 +75,19 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         level: plan.level,
         // The argv says what the boundary is; the mounts' numeric user would differ.
         boundary: None,
-        argv: plan.argv.iter().map(|a| ids(fix(a))).collect(),
+        // The hidden directories are policy, not this machine: `--tmpfs /root` stays even
+        // when root's home is `/root` (its home is mounted on top).
+        argv: plan
+            .argv
+            .iter()
+            .enumerate()
+            .map(
+                |(i, a)| match i.checked_sub(1).map(|p| plan.argv[p].as_str()) {
+                    Some("--tmpfs") if HIDDEN.contains(&a.as_str()) => a.clone(),
+                    _ => ids(fix(a)),
+                },
+            )
+            .collect(),
         env: EnvPlan {
             set: plan
                 .env
