@@ -1,11 +1,10 @@
-//! `clp use` and `clp run`: render, print (`--dry-run`) or check, write, fetch secrets and
-//! start the program.
+//! `clp use` and `clp run`: render, print (`--dry-run`) or check (with a spinner while the
+//! backend loads or switches models), write, fetch secrets and start the program.
 
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clp_core::model::Level;
-use clp_core::preflight::{self, Event};
+use clp_core::preflight;
 use clp_core::render::{render_run, render_use};
 use clp_core::report::plan_text;
 use clp_core::{apply, secret, Error, Host, LaunchPlan, Profile};
@@ -14,6 +13,7 @@ use crate::args::{GlobalArgs, LaunchOpts, RunArgs, UseArgs};
 use crate::context::Ctx;
 use crate::exec;
 use crate::failure::Failure;
+use crate::term::Progress;
 
 fn strings(args: &[std::ffi::OsString]) -> Result<Vec<String>, Failure> {
     args.iter()
@@ -87,8 +87,9 @@ fn launch(
     }
     preflight::check_programs(&plan, &ctx.host)?;
     if !opts.no_check {
-        let mut shown: Option<String> = None;
-        let facts = preflight::run(&plan, &mut |e| show_event(&mut shown, e))?;
+        let mut progress = Progress::new();
+        let facts = preflight::run(&plan, &mut |e| progress.event(e))?;
+        drop(progress);
         // What the server said (its context) where the profile is silent.
         if let Some(refined) = facts.apply(profile) {
             plan = render(&refined, &ctx.host)?;
@@ -106,38 +107,4 @@ fn launch(
         eprintln!("clp: {line}");
     }
     Ok(exec::exit_code(outcome.status))
-}
-
-/// Shows a preflight event on stderr: a waiting line grows a dot per repeat.
-fn show_event(shown: &mut Option<String>, event: Event) {
-    let mut err = std::io::stderr();
-    match event {
-        Event::Waiting(what) if shown.as_deref() == Some(&what) => {
-            let _ = write!(err, ".");
-        }
-        Event::Waiting(what) => {
-            if shown.is_some() {
-                let _ = writeln!(err);
-            }
-            let _ = write!(err, "{what} ");
-            *shown = Some(what);
-        }
-        Event::Done { ready } => {
-            if shown.take().is_some() {
-                let _ = writeln!(err, "{}", if ready { " ready" } else { "" });
-            }
-        }
-        Event::Step(what) => {
-            let _ = writeln!(err, "{what}");
-        }
-        Event::Warning { message, hint } => {
-            let _ = writeln!(err, "warning: {message}");
-            if let Some(h) = hint {
-                let _ = writeln!(err, "  hint: {h}");
-            }
-        }
-    }
-    if err.is_terminal() {
-        let _ = err.flush();
-    }
 }

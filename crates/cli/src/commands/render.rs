@@ -28,9 +28,9 @@ pub fn render(g: &GlobalArgs, args: RenderArgs) -> Result<ExitCode, Failure> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    match args.format {
-        Format::Text => print!("{}", plan_text(&plan)),
-        Format::Json => println!(
+    match (args.json, args.format) {
+        (false, Format::Text) => print!("{}", plan_text(&plan)),
+        (true, _) | (_, Format::Json) => println!(
             "{}",
             serde_json::to_string_pretty(&plan).expect("a plan serializes")
         ),

@@ -9,6 +9,26 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
+/// The shipped profiles, sorted.
+pub const BUILTINS: [&str; 6] = [
+    "local-container",
+    "local-env",
+    "local-glm",
+    "local-gpt-oss",
+    "local-qwen",
+    "oauth",
+];
+
+/// `tmux -S SOCKET ARGS`: a tmux server of the test's own, never the default one.
+pub fn tmux(socket: &Path, args: &[&str]) -> Output {
+    Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// The `clp` binary under test.
 pub fn clp_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_clp"))

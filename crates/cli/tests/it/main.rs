@@ -7,6 +7,7 @@
 
 mod backend;
 mod boundary;
+mod cli;
 mod common;
 mod container;
 mod context;

@@ -152,14 +152,7 @@ fn portable_render_as_root_is_the_users() {
             .output()
             .unwrap()
     };
-    for name in [
-        "local-container",
-        "local-env",
-        "local-glm",
-        "local-gpt-oss",
-        "local-qwen",
-        "oauth",
-    ] {
+    for name in crate::common::BUILTINS {
         let args = ["render", name, "--portable"];
         let (by_root, by_user) = (run(&root_env, false, &args), run(&user_env, true, &args));
         assert!(by_root.status.success(), "{name}: {}", text(&by_root).1);
