@@ -12,7 +12,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::LoadError;
 use crate::keypath::{dotted, parse_dotted, Part, Seg};
 use crate::layer::{check_value, valid_value, Layer};
-use crate::model::RawProfile;
+use crate::model::{profile_name_problem, RawProfile};
 use crate::source::{Catalog, Source};
 
 impl Catalog {
@@ -27,6 +27,11 @@ impl Catalog {
     /// `extends` resolves through the catalog.
     pub fn load_source(&self, source: Source, overrides: &[Override]) -> Result<Loaded, LoadError> {
         let mut diagnostics = Vec::new();
+        if let Some(problem) = profile_name_problem(&source.name) {
+            // Its name becomes directories in clp's state: refused before anything
+            // else, but the file's own problems are reported too.
+            diagnostics.push(crate::source::bad_name(source.label(), problem));
+        }
         let mut chain = self.chain(source, &mut diagnostics)?;
         for o in overrides
             .iter()

@@ -16,6 +16,7 @@ use crate::builtin::BUILTINS;
 use crate::diag::Diagnostic;
 use crate::error::LoadError;
 use crate::keypath::did_you_mean;
+use crate::model::profile_name_problem;
 
 /// Where a profile file comes from, lowest precedence first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -140,7 +141,7 @@ impl Catalog {
         if let Some(s) = self.memory.get(name) {
             return Ok(s.clone());
         }
-        if is_profile_name(name) {
+        if profile_name_problem(name).is_none() {
             for (dir, origin) in self.dirs() {
                 let path = dir.join(format!("{name}.toml"));
                 match path.symlink_metadata() {
@@ -174,7 +175,8 @@ impl Catalog {
                 toml_files(dir)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|p| stem(&p)),
+                    .map(|p| stem(&p))
+                    .filter(|n| profile_name_problem(n).is_none()),
             );
         }
         names.sort();
@@ -215,6 +217,10 @@ impl Catalog {
                 }
             };
             for path in files {
+                if let Some(problem) = profile_name_problem(&stem(&path)) {
+                    problems.push(bad_name(path.display().to_string(), problem));
+                    continue;
+                }
                 match read_file(&path, origin) {
                     Ok(source) => add(source),
                     Err(LoadError::Io { path, source }) => {
@@ -237,17 +243,20 @@ impl Catalog {
     }
 }
 
+/// A file whose name cannot be a profile's: never read, never launched.
+pub fn bad_name(origin: String, problem: String) -> Diagnostic {
+    Diagnostic {
+        origin,
+        ..Diagnostic::new("", problem)
+            .with_hint("rename the file: its name without `.toml` is the profile's name")
+    }
+}
+
 fn io_problem(path: &Path, e: &std::io::Error) -> Diagnostic {
     Diagnostic {
         origin: path.display().to_string(),
         ..Diagnostic::new("", format!("cannot read the file: {e}"))
     }
-}
-
-/// Whether `name` can name a profile file: not empty, no path separator, no NUL, not
-/// starting with `.` (so never `..`).
-pub fn is_profile_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
 fn stem(path: &Path) -> String {

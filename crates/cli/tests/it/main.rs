@@ -11,6 +11,7 @@ mod common;
 mod container;
 mod corpus;
 mod ide;
+mod inputs;
 mod level_a;
 mod llama;
 mod network;
