@@ -23,6 +23,7 @@ pub fn check(
     out: &mut Vec<(Vec<Seg>, Part, Diagnostic)>,
 ) {
     let mut r = Rules { value, ok, out };
+    r.characters(&mut Vec::new(), value);
     r.backend();
     r.auth();
     r.workspace();
@@ -56,12 +57,71 @@ impl<'a> Rules<'a> {
         self.out.push((parse_dotted(key), Part::Value, d))
     }
 
+    /// Every key and string, at any depth: no NUL (no argument, environment variable
+    /// or path can carry one: it would fail at launch) and no control character but tab,
+    /// line feed and carriage return (it would reach a terminal or a program unseen).
+    fn characters(&mut self, path: &mut Vec<Seg>, v: &Value) {
+        if !(self.ok)(path) {
+            return;
+        }
+        match v {
+            Value::String(s) => {
+                if let Some(message) = control_problem(s) {
+                    let key = dotted(path);
+                    self.out.push((
+                        path.clone(),
+                        Part::Value,
+                        Diagnostic::new(key, message).with_hint(CONTROL_HINT),
+                    ));
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    self.characters(path, item);
+                    path.pop();
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    path.push(Seg::Key(k.clone()));
+                    match control_problem(k) {
+                        Some(message) if (self.ok)(path) => {
+                            let key = dotted(path);
+                            self.out.push((
+                                path.clone(),
+                                Part::Key,
+                                Diagnostic::new(key, format!("the key: {message}"))
+                                    .with_hint(CONTROL_HINT),
+                            ));
+                        }
+                        _ => self.characters(path, item),
+                    }
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn backend(&mut self) {
         if let Some(url) = self.get("backend.url").and_then(Value::as_str) {
             if let Err(problem) = BaseUrl::parse(url) {
                 let mut d = Diagnostic::new("backend.url", problem.to_string());
                 d.hint = problem.hint();
                 self.push("backend.url", d);
+            }
+        }
+
+        if let Some(target) = self.get("backend.switch.url").and_then(Value::as_str) {
+            if let Some(problem) = switch_url_problem(target) {
+                self.push(
+                    "backend.switch.url",
+                    Diagnostic::new("backend.switch.url", problem).with_hint(
+                        "write a path on the backend (`/models/load`) or an `http://` URL \
+                         without credentials",
+                    ),
+                );
             }
         }
 
@@ -303,6 +363,47 @@ impl<'a> Rules<'a> {
             }
         }
     }
+}
+
+/// What is wrong with a switch request's URL: a path on the backend, or an absolute
+/// `http`/`https` URL without credentials (they would be printed and sent in clear).
+fn switch_url_problem(target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    match url::Url::parse(target) {
+        Err(e) => Some(format!("not a path or a URL: {e}")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            Some(format!("unsupported scheme `{}`", u.scheme()))
+        }
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            Some("the URL carries credentials (`user:password@`)".into())
+        }
+        Ok(_) => None,
+    }
+}
+
+const CONTROL_HINT: &str = "remove it; tabs and line breaks are the only control characters \
+                            a profile may hold";
+
+/// What is wrong with the characters of `s`, if anything: a NUL, or a control character
+/// other than tab, line feed and carriage return.
+pub fn control_problem(s: &str) -> Option<String> {
+    if s.contains('\0') {
+        return Some(
+            "contains a NUL character, which no argument, environment variable or path can \
+             carry"
+                .into(),
+        );
+    }
+    let c = s
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+    Some(format!(
+        "contains the control character U+{:04X}, which would reach a terminal or a \
+         program unseen",
+        c as u32
+    ))
 }
 
 fn managed_env_hint(name: &str) -> String {

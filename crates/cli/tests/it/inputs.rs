@@ -225,3 +225,233 @@ fn extends_that_is_not_a_name_is_located() {
     }
 }
 
+// ---- values ------------------------------------------------------------------------
+
+/// Control characters anywhere in a profile: a located error at their key, the same at
+/// `check` and at launch, exit 2, and never printed raw (they would reach the terminal).
+/// Control: tabs and line breaks are allowed.
+#[test]
+fn control_characters_are_located_and_never_printed_raw() {
+    let env = Env::new();
+    let cases = [
+        ("env-value", "[env]\nX = \"a\\u0000b\"\n", 3, "env.X"),
+        ("env-esc", "[env]\nX = \"\\u001b[2J\"\n", 3, "env.X"),
+        (
+            "args",
+            "[claude]\nargs = [\"ok\", \"a\\u0007\"]\n",
+            3,
+            "claude.args[1]",
+        ),
+        ("desc", "description = \"\\u009b31m\"\n", 2, "description"),
+        (
+            "ws",
+            "[workspace]\npath = \"/tmp/a\\u0000\"\n",
+            3,
+            "workspace.path",
+        ),
+        (
+            "model",
+            "[model]\ndefault = \"m\\u0000\"\n",
+            3,
+            "model.default",
+        ),
+        (
+            "cmd",
+            "[auth]\nmode = \"auth-token\"\ntoken-command = \"echo\\u0000x\"\n",
+            4,
+            "auth.token-command",
+        ),
+        (
+            "settings-key",
+            "[claude.settings.env]\n\"A\\u0000\" = \"1\"\n",
+            3,
+            "claude.settings.env.A\\u{0}",
+        ),
+    ];
+    for (name, body, line, key) in cases {
+        let file = env.profile(name, &format!("extends = \"local-env\"\n{body}"));
+        for args in [
+            vec!["check", name],
+            vec!["show", name],
+            vec!["run", name, "--no-check", "--", "true"],
+        ] {
+            let out = clp(&env, &args);
+            let stderr = assert_located(&out, &file, true);
+            assert!(
+                stderr.contains(&format!("{name}.toml:{line}:"))
+                    && stderr.contains(&format!("`{key}`")),
+                "{args:?}: {stderr}"
+            );
+            let raw = out.stderr.iter().any(|&b| b < 0x20 && b != b'\n')
+                || String::from_utf8_lossy(&out.stderr).contains('\u{9b}');
+            assert!(
+                !raw,
+                "{args:?}: a control character printed raw: {stderr:?}"
+            );
+        }
+    }
+    env.profile(
+        "fine",
+        "extends = \"local-env\"\ndescription = \"tab\\there\"\n[env]\nX = \"two\\nlines\\r\\n\"\n",
+    );
+    let out = clp(&env, &["check", "fine"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
+/// A URL or host with credentials (`backend.url`, `backend.switch.url`, `network.allow`,
+/// in a file or with `--set`) is refused where it is written, and the password is never
+/// printed by any command. Control: the same URLs without credentials pass.
+#[test]
+fn credentials_in_urls_are_refused_and_never_printed() {
+    const PW: &str = "hunter2SECRET";
+    let env = Env::new();
+    let cases = [
+        (
+            "url",
+            format!("[backend]\nurl = \"http://me:{PW}@127.0.0.1:8080\"\n"),
+            4,
+            "backend.url",
+        ),
+        (
+            "user-only",
+            format!("[backend]\nurl = \"http://{PW}@127.0.0.1:8080\"\n"),
+            4,
+            "backend.url",
+        ),
+        (
+            "v1",
+            format!("[backend]\nurl = \"http://me:{PW}@127.0.0.1:8080/v1\"\n"),
+            4,
+            "backend.url",
+        ),
+        (
+            "switch",
+            format!("[backend.switch]\nurl = \"http://me:{PW}@127.0.0.1:9/switch\"\n"),
+            4,
+            "backend.switch.url",
+        ),
+        (
+            "allow",
+            format!("[network]\nmode = \"allowlist\"\nallow = [\"me:{PW}@example.com\"]\n"),
+            5,
+            "network.allow[0]",
+        ),
+    ];
+    for (name, body, line, key) in &cases {
+        let file = env.profile(name, &format!("extends = \"local-env\"\n\n{body}"));
+        for args in commands_on(name)
+            .into_iter()
+            .chain([vec!["list".to_owned()]])
+        {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = clp(&env, &args);
+            let (stdout, stderr) = text(&out);
+            assert!(
+                !stdout.contains(PW) && !stderr.contains(PW),
+                "{args:?}: {stdout}{stderr}"
+            );
+            if args[0] != "list" {
+                assert_located(&out, &file, true);
+                assert!(stderr.contains(&format!("{name}.toml:{line}:")), "{stderr}");
+                assert!(stderr.contains(&format!("`{key}`")), "{stderr}");
+            }
+        }
+    }
+    for set in [
+        format!("backend.url=http://me:{PW}@127.0.0.1:8080"),
+        format!("backend.switch.url=http://me:{PW}@127.0.0.1:9/s"),
+        format!("network.allow=[\"me:{PW}@example.com\"]"),
+    ] {
+        let out = clp(&env, &["--set", &set, "check", "local-env"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("error: --set "), "{stderr}");
+        // The argument itself is echoed as the location, but not its password.
+        assert!(
+            !stdout.contains(PW) && !stderr.contains(PW),
+            "{set}: {stderr}"
+        );
+    }
+    // Control: without credentials, the same keys are fine.
+    env.profile(
+        "clean",
+        "extends = \"local-env\"\n[backend]\nurl = \"http://127.0.0.1:8080\"\n\
+         [backend.switch]\nurl = \"http://127.0.0.1:9/switch\"\n\
+         [network]\nmode = \"allowlist\"\nallow = [\"example.com\"]\n",
+    );
+    let out = clp(&env, &["check", "clean"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
+/// Paths with `..`, spaces and symbolic links are judged where they lead, the same way
+/// by `check` and by a launch: a workspace that resolves to the home is refused by both,
+/// one with spaces that resolves to a project works in both.
+#[test]
+fn paths_with_dotdot_spaces_and_links_are_judged_where_they_lead() {
+    let env = Env::new();
+    let spaced = env.home.join("my project");
+    std::fs::create_dir_all(&spaced).unwrap();
+    std::os::unix::fs::symlink(&env.home, env.dir.path().join("home-link")).unwrap();
+    std::os::unix::fs::symlink(&spaced, env.dir.path().join("spaced-link")).unwrap();
+    let bad = [
+        format!("{}/home-link", env.dir.path().display()),
+        "~/project/..".to_owned(),
+        "~/my project/../project/../.".to_owned(),
+    ];
+    for (i, path) in bad.iter().enumerate() {
+        let file = env.profile(
+            &format!("bad{i}"),
+            &format!("extends = \"local-env\"\n[workspace]\npath = \"{path}\"\n"),
+        );
+        for args in [
+            vec!["check".to_owned(), format!("bad{i}")],
+            vec![
+                "run".into(),
+                format!("bad{i}"),
+                "--no-check".into(),
+                "--".into(),
+                "true".into(),
+            ],
+        ] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let stderr = assert_located(&clp(&env, &args), &file, true);
+            assert!(stderr.contains("is your whole home"), "{path}: {stderr}");
+        }
+    }
+    for (i, path) in [
+        "~/my project".to_owned(),
+        format!("{}/spaced-link", env.dir.path().display()),
+        "~/project/../my project/.".to_owned(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        env.profile(
+            &format!("good{i}"),
+            &format!("extends = \"local-env\"\n[workspace]\npath = \"{path}\"\n"),
+        );
+        for args in [
+            vec!["check".to_owned(), format!("good{i}")],
+            vec![
+                "run".into(),
+                format!("good{i}"),
+                "--no-check".into(),
+                "--".into(),
+                "sh".into(),
+                "-c".into(),
+                "pwd -P".into(),
+            ],
+        ] {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = clp(&env, &args);
+            let (stdout, stderr) = text(&out);
+            assert!(out.status.success(), "{path}: {stderr}");
+            if args[0] == "run" {
+                assert_eq!(
+                    stdout.trim(),
+                    spaced.canonicalize().unwrap().display().to_string()
+                );
+            }
+        }
+    }
+}
