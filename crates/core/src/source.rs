@@ -221,12 +221,10 @@ impl Catalog {
                     problems.push(bad_name(path.display().to_string(), problem));
                     continue;
                 }
-                match read_file(&path, origin) {
+                match read_file(&path, origin).map_err(LoadError::into_diagnostics) {
                     Ok(source) => add(source),
-                    Err(LoadError::Io { path, source }) => {
-                        problems.push(io_problem(&path, &source))
-                    }
-                    Err(other) => problems.push(Diagnostic {
+                    Err(Ok(found)) => problems.extend(found.0),
+                    Err(Err(other)) => problems.push(Diagnostic {
                         origin: path.display().to_string(),
                         ..Diagnostic::new("", other.to_string())
                     }),
@@ -283,29 +281,69 @@ fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads one profile file. Not a regular file (a directory, a FIFO), not UTF-8 or
-/// unreadable: an error naming the path, never a hang on a FIFO.
+/// The largest profile file clp reads: a profile is a few kilobytes, and a file of
+/// megabytes is a mistake (a log or a binary named `*.toml`), not worth the memory.
+pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
+/// Reads one profile file. Not a regular file (a directory, a FIFO, a device),
+/// unreadable, larger than [`MAX_PROFILE_BYTES`] or not UTF-8: an error naming the path
+/// (and, for a byte that is not UTF-8, its line and column), never a hang: the file is
+/// opened without blocking and checked through the open descriptor, so a FIFO swapped in
+/// after a check is never read.
 pub fn read_file(path: &Path, origin: Origin) -> Result<Source, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
     let io = |source| LoadError::Io {
         path: path.to_owned(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    let located = |line: usize, column: usize, message: String| {
+        LoadError::Invalid(crate::diag::Diagnostics(vec![Diagnostic {
+            origin: path.display().to_string(),
+            line,
+            column,
+            ..Diagnostic::new("", message)
+        }]))
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a regular file",
         )));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
+    let mut bytes = Vec::new();
+    file.take(MAX_PROFILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(located(
+            0,
+            0,
             format!(
-                "not UTF-8 (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
+                "larger than {} KiB: not a profile",
+                MAX_PROFILE_BYTES / 1024
             ),
-        ))
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+        let (line, column) = crate::diag::line_col(before, before.len());
+        located(
+            line,
+            column,
+            format!(
+                "not UTF-8: byte 0x{:02x} at offset {valid}",
+                e.as_bytes()[valid]
+            ),
+        )
     })?;
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     Ok(Source {

@@ -5,6 +5,7 @@
 //! Each test runs `clp` under a time limit ([`within`]): a FIFO named `*.toml` must never
 //! make it wait.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -223,6 +224,223 @@ fn extends_that_is_not_a_name_is_located() {
             "{parent:?}: {stderr}"
         );
     }
+}
+
+// ---- one bad file ------------------------------------------------------------------
+
+/// Every kind of broken file beside good profiles: not UTF-8, not TOML, invalid, a
+/// directory, a FIFO, a device, a dangling link, a link loop, too large, a bad name.
+/// Every command on the built-in `oauth` and on a user profile works; `list` reports them
+/// all and exits 0; `check` reports each one located and exits 2; none hangs.
+#[test]
+fn one_bad_file_never_blocks_an_unrelated_profile() {
+    let env = Env::new();
+    let dir = env.home.join(".config/clp/profiles");
+    env.profile("good", "extends = \"local-env\"\n");
+    let bytes = |name: &str, b: &[u8]| std::fs::write(dir.join(name), b).unwrap();
+    bytes("latin1.toml", b"description = \"caf\xe9\"\n");
+    bytes("syntax.toml", b"description = \"unterminated\n");
+    bytes(
+        "invalid.toml",
+        b"[backend]\nurl = \"http://127.0.0.1:8080/v1\"\n",
+    );
+    bytes("huge.toml", &vec![b'#'; 2 << 20]);
+    bytes("a b.toml", b"description = \"x\"\n");
+    std::fs::create_dir(dir.join("dir.toml")).unwrap();
+    nix::unistd::mkfifo(
+        &dir.join("fifo.toml"),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.toml")).unwrap();
+    std::os::unix::fs::symlink("nowhere.toml", dir.join("dangling.toml")).unwrap();
+    std::os::unix::fs::symlink("loop.toml", dir.join("loop.toml")).unwrap();
+    let broken = [
+        "latin1", "syntax", "invalid", "huge", "a b", "dir", "fifo", "zero", "dangling", "loop",
+    ];
+
+    for name in ["oauth", "good", "local-env"] {
+        for args in commands_on(name) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = clp(&env, &args);
+            let (stdout, stderr) = text(&out);
+            assert!(out.status.success(), "{args:?}: {stdout}\n{stderr}");
+            for b in broken {
+                assert!(!stderr.contains(&format!("{b}.toml")), "{args:?}: {stderr}");
+            }
+        }
+    }
+    let out = clp(&env, &["doctor", "good"]);
+    let (stdout, stderr) = text(&out);
+    for b in broken {
+        assert!(!stdout.contains(&format!("{b}.toml")), "doctor: {stdout}");
+        assert!(!stderr.contains(&format!("{b}.toml")), "doctor: {stderr}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = clp(&env, &["shell-init", shell]);
+        assert!(out.status.success(), "{}", text(&out).1);
+    }
+
+    let out = clp(&env, &["list"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("\ngood "), "{stdout}");
+    for b in broken {
+        // Unreadable ones as warnings; readable but invalid ones as rows marked invalid.
+        let row = stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{b} ")) && l.contains("invalid"));
+        assert!(
+            row || stderr.contains(&format!("{b}.toml")),
+            "list: {b}:\n{stdout}{stderr}"
+        );
+    }
+
+    let out = clp(&env, &["check"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.contains("ok       good"), "{stdout}");
+    for b in broken {
+        let file = dir.join(format!("{b}.toml"));
+        assert!(
+            stderr.contains(&format!("error: {}", file.display())),
+            "check: {b}:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!(
+            "error: {}:1:19: ",
+            dir.join("latin1.toml").display()
+        )),
+        "the byte that is not UTF-8 is located: {stderr}"
+    );
+    assert!(
+        stderr.contains("invalid.toml:2:7: `backend.url`"),
+        "{stderr}"
+    );
+
+    // The broken profile itself, named: exit 2, located, never a hang.
+    for b in ["latin1", "syntax", "fifo", "dir", "huge", "zero"] {
+        let out = clp(&env, &["show", b]);
+        assert_eq!(out.status.code(), Some(2), "{b}: {}", text(&out).1);
+        let file = dir.join(format!("{b}.toml"));
+        assert!(
+            text(&out)
+                .1
+                .starts_with(&format!("error: {}", file.display())),
+            "{b}: {}",
+            text(&out).1
+        );
+    }
+}
+
+// ---- encodings ---------------------------------------------------------------------
+
+/// Not UTF-8: exit 2 at the line and column of the first bad byte. A BOM and CRLF line
+/// ends are read like any file (a multi-line string keeps its `\r\n`). A raw NUL is a
+/// TOML error located where it is; an escaped one a profile error at its key.
+#[test]
+fn encodings_are_read_or_located() {
+    let env = Env::new();
+    let dir = env.home.join(".config/clp/profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, b: &[u8]| {
+        let p = dir.join(format!("{name}.toml"));
+        std::fs::write(&p, b).unwrap();
+        p
+    };
+
+    let p = write(
+        "latin1",
+        b"extends = \"local-env\"\n\ndescription = \"\xe9t\xe9\"\n",
+    );
+    let stderr = assert_located(&clp(&env, &["check", "latin1"]), &p, true);
+    assert!(
+        stderr.contains("latin1.toml:3:16: not UTF-8: byte 0xe9"),
+        "{stderr}"
+    );
+    let p = write("utf16", b"\xff\xfed\x00e\x00");
+    assert_located(&clp(&env, &["show", "utf16"]), &p, true);
+
+    write(
+        "bom",
+        b"\xef\xbb\xbfextends = \"local-env\"\ndescription = \"bom\"\n",
+    );
+    let out = clp(&env, &["show", "bom"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("description = \"bom\""));
+
+    write(
+        "crlf",
+        b"extends = \"local-env\"\r\n[env]\r\nMULTI = \"\"\"\r\none\r\ntwo\"\"\"\r\n",
+    );
+    let out = clp(&env, &["show", "crlf", "--json"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("one\\r\\ntwo"), "{}", text(&out).0);
+
+    let p = write(
+        "rawnul",
+        b"extends = \"local-env\"\ndescription = \"a\0b\"\n",
+    );
+    let stderr = assert_located(&clp(&env, &["check", "rawnul"]), &p, true);
+    assert!(stderr.contains("rawnul.toml:2:"), "{stderr}");
+    assert!(!stderr.contains('\0'), "a NUL printed raw");
+
+    let p = write(
+        "escnul",
+        b"extends = \"local-env\"\n[env]\nX = \"a\\u0000b\"\n",
+    );
+    for args in [
+        &["check", "escnul"][..],
+        &["run", "escnul", "--no-check", "--", "true"],
+    ] {
+        let stderr = assert_located(&clp(&env, args), &p, true);
+        assert!(
+            stderr.contains("escnul.toml:3:5: `env.X`: contains a NUL"),
+            "{stderr}"
+        );
+    }
+}
+
+// ---- sizes and depths --------------------------------------------------------------
+
+/// A file over the size limit, nesting deeper than the parser goes, dotted keys that
+/// nest as deep: each an exit-2 error at the file, quickly, never a crash.
+#[test]
+fn huge_and_deep_files_are_located_errors() {
+    let env = Env::new();
+    let deep_array = format!(
+        "description = {}{}\n",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    let deep_table = format!(
+        "[claude]\nsettings = {}1{}\n",
+        "{ a = ".repeat(5_000),
+        " }".repeat(5_000)
+    );
+    let deep_dotted = format!("claude.settings.{} = 1\n", vec!["a"; 5_000].join("."));
+    let huge = format!("description = \"{}\"\n", "x".repeat(3 << 20));
+    for (name, body, line) in [
+        ("deep-array", deep_array, true),
+        ("deep-table", deep_table, true),
+        ("deep-dotted", deep_dotted, true),
+        ("huge", huge, false),
+    ] {
+        let file = env.profile(name, &body);
+        let start = Instant::now();
+        assert_located(&clp(&env, &["check", name]), &file, line);
+        assert_located(&clp(&env, &["show", name]), &file, line);
+        assert!(start.elapsed() < Duration::from_secs(10), "{name}: slow");
+    }
+    // Just below the limit, a big valid file is a profile.
+    let big = format!(
+        "extends = \"local-env\"\ndescription = \"{}\"\n",
+        "x".repeat(1000 * 1000)
+    );
+    env.profile("big", &big);
+    let out = clp(&env, &["check", "big"]);
+    assert!(out.status.success(), "{}", text(&out).1);
 }
 
 // ---- values ------------------------------------------------------------------------
@@ -454,4 +672,121 @@ fn paths_with_dotdot_spaces_and_links_are_judged_where_they_lead() {
             }
         }
     }
+}
+
+// ---- the file system ---------------------------------------------------------------
+
+/// The profile dir may be a symbolic link (dotfiles managers make them); a profile file
+/// may be one too.
+#[test]
+fn a_profile_dir_that_is_a_link_works() {
+    let env = Env::new();
+    let real = env.dir.path().join("dotfiles/clp");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::write(real.join("mine.toml"), "extends = \"local-env\"\n").unwrap();
+    std::fs::write(real.join("target.toml"), "extends = \"local-env\"\n").unwrap();
+    std::fs::create_dir_all(env.home.join(".config/clp")).unwrap();
+    std::os::unix::fs::symlink(&real, env.home.join(".config/clp/profiles")).unwrap();
+    std::os::unix::fs::symlink("target.toml", real.join("linked.toml")).unwrap();
+    for name in ["mine", "linked"] {
+        for args in commands_on(name) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = clp(&env, &args);
+            assert!(out.status.success(), "{args:?}: {}", text(&out).1);
+        }
+    }
+    let out = clp(&env, &["list"]);
+    assert!(text(&out).0.contains("\nmine "), "{}", text(&out).0);
+    assert!(text(&out).1.is_empty(), "{}", text(&out).1);
+}
+
+/// An unreadable profile file (clp runs as the test user, the file is root's, mode 0):
+/// reported by `list` and `check`, an error when named, never in the way of others.
+#[test]
+fn an_unreadable_file_is_reported_and_never_blocks() {
+    let Some(user) = crate::sandbox::test_user() else {
+        return;
+    };
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("SKIPPED: needs root to make a file the test user cannot read");
+        return;
+    }
+    let backend = clp_test_backend::Backend::start(clp_test_backend::Config::default()).unwrap();
+    let b = crate::sandbox::Box::new(crate::sandbox::As::User, user, backend);
+    b.profile("good", "extends = \"local-env\"\n");
+    b.profile("secret", "extends = \"local-env\"\n");
+    let secret = b.home.join(".config/clp/profiles/secret.toml");
+    std::os::unix::fs::chown(&secret, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let run = |args: &[&str]| within(b.clp(args), Duration::from_secs(20));
+
+    let out = run(&["list"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(
+        text(&out)
+            .1
+            .contains("secret.toml: cannot read the file: Permission denied"),
+        "{}",
+        text(&out).1
+    );
+    let out = run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).0.contains("ok       good"), "{}", text(&out).0);
+    assert_located(&run(&["show", "secret"]), &secret, false);
+    for args in [
+        &["show", "good"][..],
+        &["run", "good", "--no-check", "--", "true"],
+    ] {
+        let out = run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out).1);
+    }
+}
+
+/// A profile rewritten in place (not atomically, as many editors do) while clp reads it:
+/// each `clp check` sees it whole, in part or empty, and answers 0 or 2 with a location,
+/// never a crash. Control: the writer really did change the file under the readers
+/// (both answers were seen).
+#[test]
+fn a_file_changing_while_read_is_either_valid_or_located() {
+    use std::io::Write;
+    let env = Env::new();
+    let good = "extends = \"local-env\"\ndescription = \"a valid profile\"\n\
+                [env]\nA = \"1\"\nB = \"2\"\n";
+    let file = env.profile("moving", good);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, file) = (stop.clone(), file.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                use std::io::Seek;
+                f.set_len(0).unwrap();
+                f.rewind().unwrap();
+                for chunk in good.as_bytes().chunks(7) {
+                    f.write_all(chunk).unwrap();
+                    if i.is_multiple_of(3) {
+                        std::thread::yield_now();
+                    }
+                }
+                i += 1;
+            }
+        })
+    };
+    let (mut ok, mut located) = (0, 0);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(8) && (ok < 3 || located < 3) {
+        let out = clp(&env, &["check", "moving"]);
+        match out.status.code() {
+            Some(0) => ok += 1,
+            Some(2) => {
+                assert_located(&out, &file, false);
+                located += 1;
+            }
+            other => panic!("exit {other:?}: {}", text(&out).1),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(ok > 0 && located > 0, "ok {ok}, located {located}");
 }
