@@ -443,6 +443,75 @@ fn huge_and_deep_files_are_located_errors() {
     assert!(out.status.success(), "{}", text(&out).1);
 }
 
+/// `extends` chains: 32 profiles load; a 33rd is an error at the `extends` that goes too
+/// far; a cycle closing at any depth names the whole cycle at the `extends` that closes
+/// it.
+#[test]
+fn long_chains_and_cycles_at_any_depth() {
+    let env = Env::new();
+    let chain = |n: usize, last: &str| {
+        for i in 0..n {
+            let parent = if i + 1 == n {
+                last.to_owned()
+            } else {
+                format!("c{}", i + 1)
+            };
+            env.profile(
+                &format!("c{i}"),
+                &format!("extends = \"{parent}\"\ndescription = \"level {i}\"\n"),
+            );
+        }
+    };
+    // c0 -> c1 -> ... -> c30 -> local-env: 32 profiles.
+    chain(31, "local-env");
+    let out = clp(&env, &["show", "c0"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(text(&out).0.contains("description = \"level 0\""));
+    // One more level above it: 33.
+    let top = env.profile("top", "extends = \"c0\"\n");
+    let stderr = assert_located(
+        &clp(&env, &["check", "top"]),
+        &env.home.join(".config/clp/profiles/c30.toml"),
+        true,
+    );
+    assert!(
+        stderr.contains("longer than 32 profiles: top -> c0 -> c1 -> c2 -> ..."),
+        "{stderr}"
+    );
+    std::fs::remove_file(top).unwrap();
+
+    for depth in 1..=31 {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..depth {
+            let parent = format!("k{}", (i + 1) % depth);
+            std::fs::write(
+                dir.path().join(format!("k{i}.toml")),
+                format!("extends = \"{parent}\"\n"),
+            )
+            .unwrap();
+        }
+        let out = clp(
+            &env,
+            &[
+                "--profiles-dir",
+                &dir.path().display().to_string(),
+                "check",
+                "k0",
+            ],
+        );
+        let closing = dir.path().join(format!("k{}.toml", depth - 1));
+        let stderr = assert_located(&out, &closing, true);
+        let cycle: Vec<String> = (0..depth).map(|i| format!("k{i}")).collect();
+        assert!(
+            stderr.contains(&format!(
+                "`extends` forms a cycle: {} -> k0",
+                cycle.join(" -> ")
+            )),
+            "depth {depth}: {stderr}"
+        );
+    }
+}
+
 // ---- values ------------------------------------------------------------------------
 
 /// Control characters anywhere in a profile: a located error at their key, the same at
@@ -789,4 +858,53 @@ fn a_file_changing_while_read_is_either_valid_or_located() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
     assert!(ok > 0 && located > 0, "ok {ok}, located {located}");
+}
+
+// ---- --set -------------------------------------------------------------------------
+
+/// `--set` with unknown keys, bad TOML, keys nested deeper than any profile key, or
+/// values nested deeper than the parser goes: exit 2 naming the `--set`, never a crash.
+#[test]
+fn set_overrides_that_are_wrong_are_errors_not_crashes() {
+    let env = Env::new();
+    let deep_key = format!("claude.settings.{}=1", vec!["a"; 20_000].join("."));
+    let deep_value = format!("description={}{}", "[".repeat(20_000), "]".repeat(20_000));
+    let cases: Vec<(String, &str)> = vec![
+        ("nonsense.key=1".into(), "unknown key `nonsense`"),
+        ("model.contxt=1".into(), "did you mean `context`?"),
+        ("description=[1".into(), "is not valid TOML"),
+        ("description=\"open".into(), "is not valid TOML"),
+        ("network.allow={a=".into(), "is not valid TOML"),
+        ("env.A=\"\\u0000\"".into(), "contains a NUL"),
+        ("=1".into(), "is not a key path"),
+        ("a..b=1".into(), "is not a key path"),
+        ("model.default".into(), "is not `key.path=value`"),
+        (deep_key, "more than 32 parts"),
+        (deep_value, "is not valid TOML"),
+        (
+            "claude.settings.a.b.c.d.e.f=1".into(),
+            "Claude Code has no setting `a`",
+        ),
+    ];
+    for (set, expect) in &cases {
+        for args in [
+            vec!["check", "local-env"],
+            vec!["show", "oauth"],
+            vec!["run", "local-env", "--no-check", "--", "true"],
+        ] {
+            let out = clp(&env, &[&["--set", set.as_str()][..], &args].concat());
+            let (_, stderr) = text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{}: {stderr}",
+                &set[..set.len().min(40)]
+            );
+            assert!(
+                stderr.contains(expect),
+                "{}: {stderr}",
+                &set[..set.len().min(40)]
+            );
+        }
+    }
 }
