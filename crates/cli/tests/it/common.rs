@@ -290,3 +290,37 @@ pub fn kill_group(pgid: u32) {
         nix::sys::signal::Signal::SIGKILL,
     );
 }
+
+/// A tmux server of the test's own (a socket in the test's temporary dir, never the
+/// default server a developer may be using), killed with everything in it on drop.
+pub struct TmuxServer {
+    pub socket: PathBuf,
+}
+
+impl TmuxServer {
+    /// A server at `socket` (started by the first `new-session`).
+    pub fn new(socket: PathBuf) -> TmuxServer {
+        TmuxServer { socket }
+    }
+
+    /// Runs `tmux ARGS` against this server.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

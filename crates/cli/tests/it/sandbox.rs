@@ -604,10 +604,11 @@ fn real_client_in_tmux(mode: As) {
 }
 
 /// The real Claude Code in a tmux pane: `clp use box`, a prompt typed, the scripted Bash
-/// call approved. The session is killed on drop.
+/// call approved. Its tmux server (of its own) is killed on drop.
 pub struct Tmux {
     pub session: String,
     mode: As,
+    server: common::TmuxServer,
 }
 
 impl Tmux {
@@ -667,6 +668,10 @@ impl Tmux {
         let t = Tmux {
             session,
             mode: b.mode,
+            server: common::TmuxServer::new(b.dir.path().join(format!("tmux-{}.sock", {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            }))),
         };
         t.tmux(&[
             "new-session",
@@ -683,7 +688,7 @@ impl Tmux {
     }
 
     pub fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux").args(args).output().unwrap()
+        self.server.run(args)
     }
 
     pub fn screen(&self) -> String {
