@@ -408,13 +408,44 @@ impl Dir {
     /// Replaces the file `name` in this directory with `contents` atomically (temporary
     /// file + rename), unless it already holds exactly that with `mode`. A symbolic link
     /// or anything else at `name` is replaced, never followed. Returns whether it wrote.
+    ///
+    /// A missing file is created without replacing one a concurrent writer made
+    /// meanwhile, if that one holds the same: concurrent launches of one profile write
+    /// the same settings, and a rename over the first one's file would pull it from
+    /// under that launch's mount (bubblewrap cannot mount a deleted file's descriptor).
     pub fn write_atomic(&self, name: &OsStr, contents: &[u8], mode: u32) -> Result<bool, FsError> {
-        if self.read(name) == Some((contents.to_vec(), mode)) {
+        let wanted = Some((contents.to_vec(), mode));
+        let found = self.read(name);
+        if found == wanted {
             return Ok(false);
         }
         let tmp = self.temp(contents, mode)?;
-        renameat(&self.fd, tmp.as_os_str(), &self.fd, name).map_err(|e| {
+        let unlink_tmp = || {
             let _ = unlinkat(&self.fd, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        };
+        if found.is_none() {
+            let created = nix::fcntl::renameat2(
+                &self.fd,
+                tmp.as_os_str(),
+                &self.fd,
+                name,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            );
+            match created {
+                Ok(()) => return Ok(true),
+                Err(Errno::EEXIST) if self.read(name) == wanted => {
+                    unlink_tmp();
+                    return Ok(false);
+                }
+                Err(Errno::EEXIST) => {}
+                Err(e) => {
+                    unlink_tmp();
+                    return Err(FsError::from_errno(&self.path.join(name), e));
+                }
+            }
+        }
+        renameat(&self.fd, tmp.as_os_str(), &self.fd, name).map_err(|e| {
+            unlink_tmp();
             FsError::from_errno(&self.path.join(name), e)
         })?;
         Ok(true)

@@ -8,6 +8,7 @@
 mod backend;
 mod boundary;
 mod common;
+mod concurrency;
 mod container;
 mod corpus;
 mod ide;
