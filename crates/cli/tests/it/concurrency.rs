@@ -72,6 +72,8 @@ fn assert_modes(root: &Path) -> Vec<PathBuf> {
     assert_modes_with(root, false)
 }
 
+/// The same, allowing temporary files (a writer was just killed: the next launch sweeps
+/// them).
 fn assert_modes_with(root: &Path, temps: bool) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).follow_links(false) {
@@ -214,6 +216,73 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
+}
+
+/// Replaces a profile file atomically (the test's own writes must not be torn).
+fn put_profile(dir: &Path, name: &str, text: &str) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, dir.join(format!("{name}.toml"))).unwrap();
+}
+
+/// Launches killed with SIGKILL at random points (0 to 60 ms after the start, most of
+/// them while clp makes its dirs and writes its files), while the profile switches
+/// between two versions whose settings.json differ: after every kill each file is
+/// absent (the very first launches), the old or the new version, never a part, with its
+/// mode. Then a launch that is let run succeeds and leaves exactly the new version.
+#[test]
+fn launches_killed_while_writing_leave_old_or_new_files() {
+    let env = Env::new();
+    let dir = env.home.join(".config/clp/profiles");
+    std::fs::create_dir_all(&dir).unwrap();
+    let version = |m: &str| format!("extends = \"local-env\"\n[model]\ndefault = \"{m}\"\n");
+    let plan_of = |m: &str| {
+        put_profile(&dir, "p", &version(m));
+        let mut c = env.clp();
+        c.args(["render", "p", "--format", "json"]);
+        planned(&c).0
+    };
+    let (old, new) = (plan_of("model-old"), plan_of("model-new"));
+    assert_ne!(old, new);
+    let mut rng = Lcg::seeded();
+    let mut killed = 0;
+    for i in 0..80 {
+        let m = if i % 2 == 0 { "model-old" } else { "model-new" };
+        put_profile(&dir, "p", &version(m));
+        let mut c = env.clp();
+        c.args(["run", "p", "--no-check", "--", "true"]);
+        let mut child = Guarded::spawn(&mut with_umask0(&c));
+        std::thread::sleep(Duration::from_micros(rng.below(60_000)));
+        if child.try_wait().unwrap().is_none() {
+            killed += 1;
+        }
+        drop(child); // SIGKILL to its group, then reaped
+        assert_old_or_new(&[&old, &new], true);
+        let state = env.home.join(".local/state/clp");
+        if state.exists() {
+            let files = assert_modes_with(&state, true);
+            for f in files {
+                assert!(
+                    old.contains_key(&f) || new.contains_key(&f),
+                    "not a planned file: {}",
+                    f.display()
+                );
+            }
+        }
+    }
+    assert!(
+        killed > 10,
+        "only {killed} launches were killed before they ended"
+    );
+
+    put_profile(&dir, "p", &version("model-new"));
+    let mut c = env.clp();
+    c.args(["run", "p", "--no-check", "--", "true"]);
+    let out = with_umask0(&c).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_old_or_new(&[&new], false);
+    // The killed writers' temporary files are gone with it.
+    assert_modes(&env.home.join(".local/state/clp"));
 }
 
 /// Level B, as root and as the test user: 100 launches at once of one profile and of a
