@@ -19,3 +19,4 @@ mod network;
 mod profiles;
 mod render;
 mod sandbox;
+mod secrets;
