@@ -28,8 +28,23 @@ use clp_core::{resolve, Catalog, Host, LoadError, SearchPath};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
-/// Where the generated profile pretends to live.
-const PATH: &str = "/home/user/.config/clp/profiles/prop.toml";
+/// The generated profile, as the file `prop.toml` in `host`'s profile dir (where its
+/// relative paths resolve).
+fn source_on(host: &Host, text: &str) -> Source {
+    Source {
+        name: "prop".into(),
+        origin: Origin::File,
+        path: host.profiles_dir.join("prop.toml"),
+        text: text.to_owned(),
+    }
+}
+
+/// Loads the profile `source` (and the built-ins it may extend).
+fn load(source: Source) -> Result<clp_core::Loaded, LoadError> {
+    let mut catalog = Catalog::new(SearchPath::default());
+    catalog.insert(source.clone());
+    catalog.load_source(source, &[])
+}
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -131,12 +146,8 @@ enum Outcome {
 
 /// Loads `text` as the profile `prop` and checks every property on the way.
 fn check_everything(text: &str) -> Result<Outcome, TestCaseError> {
-    let source = Source {
-        name: "prop".into(),
-        origin: Origin::File,
-        path: PathBuf::from(PATH),
-        text: text.to_owned(),
-    };
+    let host = Host::fixture();
+    let source = source_on(&host, text);
     let label = source.label();
 
     // One file: the launch path's quick check and the located check agree, and every
@@ -152,9 +163,7 @@ fn check_everything(text: &str) -> Result<Outcome, TestCaseError> {
         "fast and located checks disagree"
     );
 
-    let mut catalog = Catalog::new(SearchPath::default());
-    catalog.insert(source.clone());
-    let loaded = match catalog.load_source(source, &[]) {
+    let loaded = match load(source) {
         Ok(l) => l,
         Err(LoadError::Invalid(d)) => {
             prop_assert!(!d.is_empty());
@@ -165,7 +174,6 @@ fn check_everything(text: &str) -> Result<Outcome, TestCaseError> {
         }
         Err(other) => return Err(TestCaseError::fail(format!("not a diagnostic: {other}"))),
     };
-    let host = Host::fixture();
     let profile = match resolve(&loaded, &host) {
         Ok(p) => p,
         Err(d) => {
@@ -215,7 +223,9 @@ fn check_everything(text: &str) -> Result<Outcome, TestCaseError> {
         return Ok(Outcome::Rendered);
     }
     let other = other_host();
-    let theirs = resolve(&loaded, &other)
+    let theirs = load(source_on(&other, text))
+        .map_err(|e| TestCaseError::fail(format!("loads here, not there: {e}")))?;
+    let theirs = resolve(&theirs, &other)
         .map_err(|d| TestCaseError::fail(format!("resolves here, not there: {d}")))?;
     let theirs = render_use(&theirs, &other, &[])
         .map_err(|e| TestCaseError::fail(format!("renders here, not there: {e}")))?;
@@ -772,6 +782,27 @@ proptest! {
         let text = toml::to_string(&doc).map_err(|e| TestCaseError::reject(e.to_string()))?;
         check_everything(&text)?;
     }
+
+    /// A valid profile with one to three fields set to anything (hostile strings, wrong
+    /// types): so that a bad value meets an otherwise launchable profile, and either is
+    /// reported at its place or renders with every property holding.
+    #[test]
+    fn a_valid_profile_with_any_value_in_some_fields(doc in valid_with_any_values()) {
+        let text = toml::to_string(&doc).map_err(|e| TestCaseError::reject(e.to_string()))?;
+        check_everything(&text)?;
+    }
+}
+
+/// A valid profile with a few fields replaced by values of any kind.
+fn valid_with_any_values() -> impl Strategy<Value = Value> {
+    let field = proptest::sample::select(schema_fields())
+        .prop_flat_map(|f| (Just(f.clone()), value_for(&f)));
+    (valid_profile(), proptest::collection::vec(field, 1..4)).prop_map(|(mut doc, changes)| {
+        for (field, value) in changes {
+            insert(doc.as_object_mut().unwrap(), &field, value);
+        }
+        doc
+    })
 }
 
 /// Valid profiles, counted: most of them must get through to a render, or the
