@@ -232,17 +232,40 @@ impl<'a> Rules<'a> {
         }
         // Whether a workspace is acceptable is judged on the resolved path, in one
         // place (`policy::refused_path`, from `profile::resolve`). Here only the mistake
-        // of writing a shell variable, which clp does not expand.
-        if let Some(path) = self.get("workspace.path").and_then(Value::as_str) {
-            if path.starts_with('$') {
-                self.push(
-                    "workspace.path",
+        // of writing a shell variable, which clp does not expand (a `$HOME/x` would be a
+        // directory named `$HOME` beside the profile), in any key that holds a path.
+        let mut paths: Vec<(Vec<Seg>, &str)> = Vec::new();
+        for key in ["workspace.path", "isolation.config-dir"] {
+            if let Some(text) = self.get(key).and_then(Value::as_str) {
+                paths.push((parse_dotted(key), text));
+            }
+        }
+        for list in ["read-only", "writable"] {
+            if let Some(Value::Array(items)) = self.get(&format!("workspace.{list}")) {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(text) = item.as_str() {
+                        let at = vec![
+                            Seg::Key("workspace".into()),
+                            Seg::Key(list.into()),
+                            Seg::Index(i),
+                        ];
+                        paths.push((at, text));
+                    }
+                }
+            }
+        }
+        for (at, text) in paths {
+            if text.starts_with('$') {
+                let key = dotted(&at);
+                self.out.push((
+                    at,
+                    Part::Value,
                     Diagnostic::new(
-                        "workspace.path",
-                        format!("`{path}` is not expanded: clp reads paths literally"),
+                        key,
+                        format!("`{text}` is not expanded: clp reads paths literally"),
                     )
                     .with_hint("write `~/...` for your home, or an absolute path"),
-                );
+                ));
             }
         }
     }

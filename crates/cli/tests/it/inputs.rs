@@ -743,6 +743,52 @@ fn paths_with_dotdot_spaces_and_links_are_judged_where_they_lead() {
     }
 }
 
+/// A shell variable in any key that holds a path is an error at its place: clp does not
+/// expand it, and `$HOME/x` would be a directory named `$HOME` beside the profile
+/// (found by the property tests for `isolation.config-dir`). Control: `~/x` is fine.
+#[test]
+fn shell_variables_in_any_path_key_are_located() {
+    let env = Env::new();
+    for (key, line, toml) in [
+        ("workspace.path", 3, "[workspace]\npath = \"$HOME/p\"\n"),
+        (
+            "isolation.config-dir",
+            3,
+            "[isolation]\nconfig-dir = \"$HOME/x\"\n",
+        ),
+        (
+            "workspace.read-only[1]",
+            3,
+            "[workspace]\nread-only = [\"~/a\", \"$XDG_DATA_HOME/b\"]\n",
+        ),
+        (
+            "workspace.writable[0]",
+            3,
+            "[workspace]\nwritable = [\"${HOME}/c\"]\n",
+        ),
+    ] {
+        let file = env.profile("vars", &format!("extends = \"local-env\"\n{toml}"));
+        for args in [
+            &["check", "vars"][..],
+            &["run", "vars", "--no-check", "--", "true"],
+        ] {
+            let stderr = assert_located(&clp(&env, args), &file, true);
+            assert!(
+                stderr.contains(&format!("vars.toml:{line}:"))
+                    && stderr.contains(&format!("`{key}`: ")),
+                "{key}: {stderr}"
+            );
+            assert!(stderr.contains("is not expanded"), "{key}: {stderr}");
+        }
+    }
+    env.profile(
+        "vars",
+        "extends = \"local-env\"\n[isolation]\nconfig-dir = \"~/x\"\n",
+    );
+    let out = clp(&env, &["check", "vars"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+}
+
 // ---- the file system ---------------------------------------------------------------
 
 /// The profile dir may be a symbolic link (dotfiles managers make them); a profile file
