@@ -211,6 +211,11 @@ fn check_everything(text: &str) -> Result<Outcome, TestCaseError> {
         }
     }
 
+    // Nothing the plan hands to the OS (argv, environment, paths, files) holds a NUL:
+    // the launch would fail with an OS error instead of a located one.
+    let json = serde_json::to_string(&plan).unwrap();
+    prop_assert!(!json.contains("\\u0000"), "a NUL in the plan: {json}");
+
     // argv: every element survives shell quoting.
     let joined = shlex::try_join(plan.argv.iter().map(String::as_str))
         .map_err(|e| TestCaseError::fail(format!("argv cannot be quoted: {e}")))?;
@@ -468,7 +473,30 @@ fn value_for(field: &str) -> BoxedStrategy<Value> {
     prop_oneof![
         6 => plausible,
         2 => text().prop_map(Value::from),
+        2 => hostile(),
         1 => any_value(),
+    ]
+    .boxed()
+}
+
+/// Strings no program argument, variable or terminal should get, often.
+fn hostile() -> BoxedStrategy<Value> {
+    let s = proptest::sample::select(
+        &[
+            "a\0b",
+            "\0",
+            "\u{1b}[2J",
+            "x\u{7}",
+            "\u{9b}1m",
+            "\u{7f}",
+            "a\0",
+            "\u{0}\u{1}",
+        ][..],
+    );
+    prop_oneof![
+        s.clone().prop_map(Value::from),
+        proptest::collection::vec(s, 1..3)
+            .prop_map(|v| Value::Array(v.into_iter().map(Value::from).collect())),
     ]
     .boxed()
 }
