@@ -234,7 +234,7 @@ fn extends_that_is_not_a_name_is_located() {
 /// all and exits 0; `check` reports each one located and exits 2; none hangs.
 #[test]
 fn one_bad_file_never_blocks_an_unrelated_profile() {
-    let env = Env::new();
+    let mut env = Env::new();
     let dir = env.home.join(".config/clp/profiles");
     env.profile("good", "extends = \"local-env\"\n");
     let bytes = |name: &str, b: &[u8]| std::fs::write(dir.join(name), b).unwrap();
@@ -269,6 +269,14 @@ fn one_bad_file_never_blocks_an_unrelated_profile() {
                 assert!(!stderr.contains(&format!("{b}.toml")), "{args:?}: {stderr}");
             }
         }
+    }
+    // A real `clp use` of a profile that does not extend any of them (Claude Code
+    // itself, asked for its version).
+    if let Some(claude) = common::claude() {
+        env.path_var = format!("{}:{}", claude.parent().unwrap().display(), env.path_var);
+        let out = clp(&env, &["use", "good", "--no-check", "--", "--version"]);
+        assert!(out.status.success(), "use: {}", text(&out).1);
+        assert!(text(&out).0.contains("Claude Code"), "{}", text(&out).0);
     }
     let out = clp(&env, &["doctor", "good"]);
     let (stdout, stderr) = text(&out);
