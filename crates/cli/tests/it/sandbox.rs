@@ -568,8 +568,11 @@ fn real_client_in_tmux(mode: As) {
         // result, then for the inner sandbox's marker in it.
         t.wait_for("TOOL_RESULT:");
         let done = t.wait_for("runtime=1");
+        // bash says `/tmp/outside.txt: Read-only file system`, zsh (Claude Code's pick
+        // when it is installed) `read-only file system: /tmp/outside.txt`.
+        let said = done.to_lowercase();
         assert!(
-            done.contains("/tmp/outside.txt: Read-only file system"),
+            said.contains("read-only file system") && said.contains("/tmp/outside.txt"),
             "{mode:?}: {done}"
         );
         assert!(
