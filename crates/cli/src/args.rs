@@ -21,8 +21,13 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
+    /// Resume a Claude Code session by its id, under the profile whose session store
+    /// holds it (what Claude Code's "Resume this session with:" line prints)
+    #[arg(long, value_name = "SESSION_ID")]
+    pub resume: Option<String>,
+
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Options every command takes.
@@ -56,6 +61,23 @@ pub enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Explain what decides auth, backend, model and permissions at launch, and what
+    /// could still change it
+    Explain {
+        /// Profile name
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a session by its id under the profile that holds it (from its directory)
+    Resume {
+        /// The session id Claude Code printed
+        id: String,
+        /// Further arguments for Claude Code (after `--`)
+        #[arg(last = true, value_name = "CLAUDE_ARGS")]
+        args: Vec<OsString>,
     },
     /// Validate profiles (names or files; all profiles when none given)
     Check {

@@ -27,12 +27,26 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let g = &cli.global;
-    let result = match cli.command {
+    let command = match (cli.command, cli.resume) {
+        (Some(_), Some(_)) => {
+            eprintln!("error: `--resume` takes no subcommand (or use `clp resume ID`)");
+            return ExitCode::from(2);
+        }
+        (Some(c), None) => c,
+        (None, Some(id)) => Command::Resume {
+            id,
+            args: Vec::new(),
+        },
+        (None, None) => Command::List { json: false },
+    };
+    let result = match command {
+        Command::Resume { id, args } => launch::resume(g, &id, args),
         Command::Use(args) => launch::use_profile(g, args),
         Command::Run(args) => launch::run_command(g, args),
         Command::Render(args) => render::render(g, args),
         Command::List { json } => list::list(g, json),
         Command::Show { name, json } => show::show(g, &name, json),
+        Command::Explain { name, json } => show::explain(g, &name, json),
         Command::Check { targets } => check::check(g, &targets),
         Command::Schema => small::schema(),
         Command::Init { name, from } => init::init(g, name.as_deref(), &from),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::plan::{Boundary, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
+use crate::plan::{Boundary, ClaudeFiles, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
 use crate::profile::Profile;
 
 /// Who the session runs as. As root: `isolation.user`, else the workspace's owner; never
@@ -74,6 +74,10 @@ pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<(PathBuf, Ve
         .cloned()
         .collect();
     paths.push(host.home.join(".claude.json"));
+    for item in &profile.claude.share {
+        paths.push(host.main_claude_dir().join(item.name()));
+        paths.push(profile.isolation.config_dir.join(item.name()));
+    }
     paths.extend(protected(profile, host).into_iter().map(|p| ws.join(p)));
     let mut lists = Vec::new();
     if protect_git(profile) {
@@ -183,6 +187,17 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
         false,
         Why::IdeLocks,
     ));
+    for share in shares(profile, host) {
+        if let Share::Mounted { source, dest, file } = share {
+            let kind = if file {
+                MountKind::File
+            } else {
+                MountKind::Dir
+            };
+            let anchor = host.main_claude_dir();
+            mounts.push(Mount::new(&source, &anchor, &dest, false, Why::Shared).kind(kind));
+        }
+    }
     if settings {
         mounts.push(
             Mount::new(
@@ -195,6 +210,14 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
             .kind(MountKind::File),
         );
     }
+    let claude_files = ClaudeFiles {
+        settings: config.join("settings.json"),
+        global: if profile.isolation.main_config {
+            login.clone()
+        } else {
+            config.join(".claude.json")
+        },
+    };
     Ok(Boundary {
         user,
         home,
@@ -202,7 +225,67 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
         mounts,
         watch,
         session,
+        claude_files,
     })
+}
+
+/// What becomes of one part of the main install a profile shares (`claude.share`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Share {
+    /// Seen at `dest` in the profile's config dir (mounted read-only at B and C, linked
+    /// at A).
+    Mounted {
+        /// In the main install.
+        source: PathBuf,
+        /// In the profile's config dir.
+        dest: PathBuf,
+        /// A file (`CLAUDE.md`), not a directory.
+        file: bool,
+    },
+    /// Not shared, and why (a note for `show`).
+    Skipped(String),
+}
+
+/// The parts of the main install `profile` shares, each mounted or skipped: a missing
+/// one silently; one that is a symbolic link (clp mounts nothing through a link, and a
+/// session of the `oauth` profile, whose `~/.claude` is writable, could have planted it);
+/// one the profile's config dir has of its own (not empty: a mount point clp left is
+/// empty). The `oauth` profile's config dir is the main install itself: nothing to share.
+pub fn shares(profile: &Profile, host: &Host) -> Vec<Share> {
+    if profile.isolation.main_config {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for item in &profile.claude.share {
+        let source = host.main_claude_dir().join(item.name());
+        let dest = profile.isolation.config_dir.join(item.name());
+        if !host.existing.contains(&source) {
+            continue;
+        }
+        if host.links.contains(&source) {
+            out.push(Share::Skipped(format!(
+                "`~/.claude/{}` is a symbolic link: not shared (share what it points to with \
+                 `workspace.read-only`)",
+                item.name()
+            )));
+        } else if host.existing.contains(&dest)
+            && !host.empty.contains(&dest)
+            && !host.links.contains(&dest)
+        {
+            out.push(Share::Skipped(format!(
+                "the profile has its own `{}`: `~/.claude/{}` is not shared",
+                dest.display(),
+                item.name()
+            )));
+        } else {
+            out.push(Share::Mounted {
+                source,
+                dest,
+                file: item.is_file(),
+            });
+        }
+    }
+    out
 }
 
 /// The mounts that protect `list` (relative to the workspace `ws`): every directory on
@@ -303,6 +386,59 @@ pub fn mount_points(mounts: &[Mount], host: &Host) -> (Vec<PathBuf>, Vec<PathBuf
 mod tests {
     use super::*;
     use crate::{resolve, Catalog, Override, SearchPath};
+
+    /// `claude.share`: what exists is mounted read-only at the config dir; a link is not
+    /// followed; the profile's own (not empty) wins; a mount point left empty does not.
+    #[test]
+    fn shared_parts_of_the_main_install() {
+        let mut host = Host::fixture();
+        let main = host.main_claude_dir();
+        let catalog = Catalog::new(SearchPath::default());
+        let set = [
+            Override::parse("workspace.path=~/project").unwrap(),
+            Override::parse(
+                r#"claude.share=["CLAUDE.md","agents","skills","commands","output-styles"]"#,
+            )
+            .unwrap(),
+        ];
+        let profile = resolve(&catalog.load("local-glm", &set).unwrap(), &host).unwrap();
+        let config = profile.isolation.config_dir.clone();
+        for name in ["CLAUDE.md", "agents", "skills", "commands"] {
+            host.existing.insert(main.join(name));
+        }
+        host.files.insert(main.join("CLAUDE.md"));
+        host.links.insert(main.join("skills"));
+        host.existing.insert(config.join("commands"));
+        host.existing.insert(config.join("agents"));
+        host.empty.insert(config.join("agents"));
+        let b = build(&profile, &host, true).unwrap();
+        let shared: Vec<(&Path, &Path, bool)> = b
+            .mounts
+            .iter()
+            .filter(|m| m.why == Why::Shared)
+            .map(|m| (m.source.as_path(), m.dest.as_path(), m.writable))
+            .collect();
+        assert_eq!(
+            shared,
+            [
+                (
+                    main.join("CLAUDE.md").as_path(),
+                    config.join("CLAUDE.md").as_path(),
+                    false
+                ),
+                (
+                    main.join("agents").as_path(),
+                    config.join("agents").as_path(),
+                    false
+                ),
+            ]
+        );
+        let skipped: Vec<Share> = shares(&profile, &host)
+            .into_iter()
+            .filter(|s| matches!(s, Share::Skipped(_)))
+            .collect();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+    }
 
     /// A submodule's and a linked worktree's git dirs: what exists is mounted read-only,
     /// what is missing is watched.

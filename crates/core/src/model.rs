@@ -243,7 +243,10 @@ pub struct RawModel {
 
     /// Context window of the served model, in tokens (`CLAUDE_CODE_MAX_CONTEXT_TOKENS`).
     ///
-    /// Set it to llama-server's `-c`; Claude Code then compacts before the server refuses.
+    /// Unset: clp asks the server at launch (llama-server's `n_ctx`, from `/v1/models` or
+    /// `/props`). Set: a warning when the server has less. Either way clp also sets
+    /// `CLAUDE_CODE_MAX_OUTPUT_TOKENS` (a sixteenth of the window, 2,048 to 16,000, unless
+    /// `env` sets it), so that Claude Code compacts before the server refuses a request.
     ///
     /// Example: `context = 32768`
     pub context: Option<ContextTokens>,
@@ -448,6 +451,57 @@ pub struct RawClaude {
     ///
     /// Example: `settings = { cleanupPeriodDays = 7 }`
     pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+
+    /// Parts of the main install's `~/.claude` this profile sees in its own config dir,
+    /// without a copy and without write access: `CLAUDE.md` (your instructions),
+    /// `agents`, `skills`, `commands`, `output-styles`. Nothing else can be shared:
+    /// credentials, `settings.json`, `.claude.json`, projects and history never are.
+    /// Levels B and C mount them read-only; level A links them (read-only is then not
+    /// enforced: Claude Code runs as you). What the profile's config dir has of its own
+    /// wins, and a part that is a symbolic link is not shared.
+    ///
+    /// Default: nothing. Example: `share = ["CLAUDE.md", "agents", "skills"]`
+    pub share: Option<Vec<Shared>>,
+}
+
+/// A part of the main install's `~/.claude` that a profile can see read-only.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum Shared {
+    /// `CLAUDE.md`: your own instructions.
+    #[serde(rename = "CLAUDE.md")]
+    ClaudeMd,
+    /// `agents/`: your subagents.
+    #[serde(rename = "agents")]
+    Agents,
+    /// `skills/`: your skills.
+    #[serde(rename = "skills")]
+    Skills,
+    /// `commands/`: your slash commands.
+    #[serde(rename = "commands")]
+    Commands,
+    /// `output-styles/`: your output styles.
+    #[serde(rename = "output-styles")]
+    OutputStyles,
+}
+
+impl Shared {
+    /// Its name in `~/.claude`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shared::ClaudeMd => "CLAUDE.md",
+            Shared::Agents => "agents",
+            Shared::Skills => "skills",
+            Shared::Commands => "commands",
+            Shared::OutputStyles => "output-styles",
+        }
+    }
+
+    /// Whether it is a file (the others are directories).
+    pub fn is_file(self) -> bool {
+        self == Shared::ClaudeMd
+    }
 }
 
 /// The container engine and image used at level `container`.

@@ -16,7 +16,7 @@ use crate::merge::Loaded;
 use crate::model::{
     AuthMode, BaseUrl, Engine, HostPattern, HttpMethod, Level, NetworkMode, RawAuth, RawBackend,
     RawClaude, RawContainer, RawIsolation, RawModel, RawNetwork, RawPermissions, RawProfile,
-    RawSwitch, RawWorkspace, VersionSpec,
+    RawSwitch, RawWorkspace, Shared, VersionSpec,
 };
 use crate::rules::{credential_mismatch, CREDENTIAL_KEYS};
 
@@ -203,6 +203,8 @@ pub struct Claude {
     pub version: Option<VersionSpec>,
     /// Extra settings keys.
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// What of the main install's `~/.claude` the profile sees read-only.
+    pub share: Vec<Shared>,
 }
 
 /// Container engine and image.
@@ -612,12 +614,17 @@ fn resolve_claude(raw: RawClaude) -> Claude {
         args,
         version,
         settings,
+        share,
     } = raw;
+    let mut share = share.unwrap_or_default();
+    share.sort();
+    share.dedup();
     Claude {
         command: command.map_or_else(|| "claude".into(), |c| c.into_string()),
         args: args.unwrap_or_default(),
         settings: settings.unwrap_or_default(),
         version,
+        share,
     }
 }
 

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use crate::host::Host;
-use crate::plan::{EnvPlan, LaunchPlan, PlannedFile, Preflight, WritePolicy, SETTINGS_FILE};
+use crate::plan::{
+    EnvPlan, LaunchPlan, LinkAction, PlannedFile, PlannedLink, Preflight, WritePolicy,
+    SETTINGS_FILE,
+};
 use crate::profile::{Secret, Switch};
 
 /// Replaces machine- and user-specific parts of a plan with placeholders, so renders
@@ -67,6 +70,15 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
                 path: path(&f.path),
                 contents: fix(&f.contents),
                 ..f.clone()
+            })
+            .collect(),
+        links: plan
+            .links
+            .iter()
+            .map(|l| PlannedLink {
+                link: path(&l.link),
+                target: path(&l.target),
+                action: l.action,
             })
             .collect(),
         preflight: plan.preflight.clone(),
@@ -160,6 +172,17 @@ pub fn plan_text(plan: &LaunchPlan) -> String {
         };
         files.push_str(&format!("{how} {} ({:o})\n", f.path.display(), f.mode));
     }
+    for l in &plan.links {
+        let how = match l.action {
+            LinkAction::Create => "link",
+            LinkAction::Remove => "unlink",
+        };
+        files.push_str(&format!(
+            "{how} {} -> {}\n",
+            l.link.display(),
+            l.target.display()
+        ));
+    }
     if let Some(dir) = &plan.session_dir {
         files.push_str(&format!("session {} (removed at exit)\n", dir.display()));
     }
@@ -195,6 +218,10 @@ pub fn plan_text(plan: &LaunchPlan) -> String {
                 Preflight::Program { name, install } => {
                     format!("needs  {name} (install: {install})\n")
                 }
+                Preflight::Context { base, declared, .. } => match declared {
+                    Some(d) => format!("context GET {base}/props (warn if it has less than {d})\n"),
+                    None => format!("context GET {base}/props (the session's context)\n"),
+                },
             });
         }
     }

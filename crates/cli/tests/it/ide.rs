@@ -367,6 +367,13 @@ fn early(level: Level, mode: As) {
     let t = Tmux::start_with(&b, &[], &["--allowedTools", TOOL]);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> i32 {
         diagnostics_round_trip(&b, &t, &ide, &label);
+        // clp's status line, rendered by Claude Code from inside the boundary.
+        let letter = match level {
+            Level::A => "A",
+            Level::B => "B",
+            Level::C => "C",
+        };
+        t.wait_for(&format!("clp:box [{letter}"));
         let clp = clp_pid(&t);
         if level != Level::A {
             let view = session_dir(&b, clp).join("ide");

@@ -22,7 +22,7 @@ use crate::sandbox::{self, As};
 /// What the tiny model always answers.
 const SENTENCE: &str = "Hello! I am a tiny test model.";
 
-fn llama_server() -> Option<PathBuf> {
+pub fn llama_server() -> Option<PathBuf> {
     let found = std::env::var_os("CLP_TEST_LLAMA_SERVER")
         .map(PathBuf::from)
         .or_else(|| {
@@ -36,7 +36,7 @@ fn llama_server() -> Option<PathBuf> {
     )
 }
 
-fn model() -> Option<PathBuf> {
+pub fn model() -> Option<PathBuf> {
     let found = std::env::var_os("CLP_TEST_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -53,7 +53,7 @@ fn serve(alias: &str) -> Option<Llama> {
     Some(Llama::start(&server, &model, free_port(), alias))
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

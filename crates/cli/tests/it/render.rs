@@ -78,7 +78,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("==== argv ====\n"), "{stdout}");
-    assert!(stdout.ends_with("==== preflight ====\nhealth GET http://127.0.0.1:8080/health (wait 0s)\nmodel  GET http://127.0.0.1:8080/v1/models lists `glm-flash-q4`\n"), "{stdout}");
+    assert!(stdout.contains("==== preflight ====\nhealth GET http://127.0.0.1:8080/health (wait 0s)\nmodel  GET http://127.0.0.1:8080/v1/models lists `glm-flash-q4`\ncontext GET http://127.0.0.1:8080/props (warn if it has less than 32768)\n==== notes ====\n"), "{stdout}");
     assert!(stdout.contains("\n-p\nhi\n"), "{stdout}");
     assert_eq!(before, env.snapshot_tree());
 }

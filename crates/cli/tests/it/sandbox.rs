@@ -299,7 +299,7 @@ impl Box {
     }
 }
 
-fn chown_tree(root: &Path, (uid, gid): (u32, u32)) {
+pub fn chown_tree(root: &Path, (uid, gid): (u32, u32)) {
     for entry in walkdir::WalkDir::new(root) {
         let entry = entry.unwrap();
         std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid)).unwrap();
