@@ -65,6 +65,8 @@ fn commands_on(name: &str) -> Vec<Vec<String>> {
     vec![
         v(&["show", name]),
         v(&["show", name, "--json"]),
+        v(&["explain", name]),
+        v(&["explain", name, "--json"]),
         v(&["render", name]),
         v(&["render", name, "--portable"]),
         v(&["check", name]),

@@ -1,7 +1,7 @@
 //! The secrets sweep: known secret values are planted in the parent environment, in the
 //! variables `token-env` and `key-env` name, and in the files `token-command` and
 //! `key-command` read; then every command runs over every shipped profile and every
-//! profile that uses them, at every level (show, render in every form, dry runs, check,
+//! profile that uses them, at every level (show, explain, render in every form, dry runs, check,
 //! list, doctor, shell-init, log, errors, real launches), and no output, no file clp
 //! writes (state, config, runtime, `render --out`) and no process's argv in `/proc`
 //! while a session runs may hold any of them.
@@ -186,6 +186,8 @@ fn secrets_never_appear_in_any_output() {
             let mut commands = vec![
                 v(&["show", &name]),
                 v(&["show", &name, "--json"]),
+                v(&["explain", &name]),
+                v(&["explain", &name, "--json"]),
                 v(&["render", &name]),
                 v(&["render", &name, "--format", "json"]),
                 v(&["render", &name, "--portable"]),

@@ -460,6 +460,7 @@ fn value_for(field: &str) -> BoxedStrategy<Value> {
         "claude.command" => strings(&["claude", "/opt/claude/bin/claude", "./claude"]),
         "claude.args" => array_of(text().prop_map(Value::from).boxed()),
         "claude.version" => strings(&[">=2.1.300", "=2.1.330", "latest", "2"]),
+        "claude.share" => array_of(strings(&["CLAUDE.md", "agents", "settings.json", ".."])),
         "claude.settings" => {
             let keys = clp_core::schema::claude_settings_keys();
             proptest::collection::btree_map(proptest::sample::select(keys), any_value(), 0..3)
@@ -714,6 +715,13 @@ fn valid_value_for(field: &str) -> BoxedStrategy<Value> {
         "claude.version" => strings(&[">=2.1.300", "=2.1.330", "^2"]),
         "claude.settings" => valid_settings(),
         "container.engine" => strings(&["auto", "docker", "podman"]),
+        "claude.share" => array_of(strings(&[
+            "CLAUDE.md",
+            "agents",
+            "skills",
+            "commands",
+            "output-styles",
+        ])),
         "backend.check" | "workspace.protect-git" | "workspace.trust" => {
             any::<bool>().prop_map(Value::from).boxed()
         }
