@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::diag::{line_col, short, Diagnostic};
 use crate::keypath::{did_you_mean, dotted, pointer_to_path, Part, Seg, Spans};
-use crate::model::RawProfile;
+use crate::model::{profile_name_problem, RawProfile};
 use crate::schema::{profile_schema, profile_validator, resolve_ref};
 use crate::source::{Origin, Source};
 
@@ -177,6 +177,16 @@ fn schema_problems(value: &Value) -> Vec<(Vec<Seg>, Part, Diagnostic)> {
     for err in profile_validator().iter_errors(value) {
         let path = pointer_to_path(err.instance_path().as_str());
         let key = dotted(&path);
+        // A profile name breaks one rule of several (pattern, length, reserved); the
+        // rule itself says which, once.
+        if key == "extends" {
+            if let Some(problem) = err.instance().as_str().and_then(profile_name_problem) {
+                if !out.iter().any(|(p, _, _)| *p == path) {
+                    out.push((path, Part::Value, Diagnostic::new(key, problem)));
+                }
+                continue;
+            }
+        }
         match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = known_keys(schema, &path);

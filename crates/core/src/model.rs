@@ -34,10 +34,12 @@ pub struct RawProfile {
     ///
     /// Looked up like any profile name (`--profiles-dir`, the user's profile dir, the
     /// built-ins). Keys set here override the parent's; tables merge key by key and lists
-    /// replace the parent's list. Cycles are an error.
+    /// replace the parent's list. Cycles are an error. A profile's name is its file's
+    /// name without `.toml`: ASCII letters, digits, `_`, `.` and `-`, not starting with
+    /// `.` or `-`, at most 64 characters, and not `logs`.
     ///
     /// Example: `extends = "local-glm"`
-    pub extends: Option<NonEmpty>,
+    pub extends: Option<ProfileName>,
 
     /// Shell alias that `clp shell-init` defines for `clp use <this profile>`.
     ///
@@ -826,6 +828,66 @@ checked_string!(
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     }
+);
+
+/// The longest profile name: it names a directory, a log file and a container.
+pub const PROFILE_NAME_MAX: usize = 64;
+
+/// Names a profile cannot have, because clp keeps something else beside the profiles'
+/// own dirs in its state dir under that name (`<state>/logs`: the network logs, which a
+/// session of a profile named `logs` could otherwise write).
+pub const RESERVED_PROFILE_NAMES: &[&str] = &["logs"];
+
+/// Why `name` cannot name a profile, or `None` when it can. The one rule for every
+/// profile name: a file's stem, `extends`, `clp init NAME`.
+///
+/// A name becomes a file name (`<name>.toml`), a directory in clp's state and runtime
+/// dirs, a log file, part of a container name and a word in shell aliases: so ASCII
+/// letters, digits, `_`, `.` and `-`, not starting with `.` or `-` (never `..`, never an
+/// option), at most [`PROFILE_NAME_MAX`] characters, and not one of
+/// [`RESERVED_PROFILE_NAMES`].
+pub fn profile_name_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if name.is_empty() {
+        Some("a profile name cannot be empty".into())
+    } else if !first_ok || !rest_ok {
+        Some(format!(
+            "`{}` is not a profile name: use letters, digits, `_`, `.` and `-`, \
+             starting with a letter, a digit or `_`",
+            name.escape_debug()
+        ))
+    } else if name.len() > PROFILE_NAME_MAX {
+        Some(format!(
+            "a profile name has at most {PROFILE_NAME_MAX} characters, this one {}",
+            name.len()
+        ))
+    } else if RESERVED_PROFILE_NAMES.contains(&name) {
+        Some(format!(
+            "`{name}` is reserved: clp keeps its own files under that name in its state dir"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The pattern of a profile name, as the schema says it (with `maxLength` and the
+/// reserved names beside it).
+pub const PROFILE_NAME_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$";
+
+checked_string!(
+    /// A profile name (see [`profile_name_problem`]).
+    ProfileName,
+    {
+        "type": "string",
+        "pattern": PROFILE_NAME_PATTERN,
+        "maxLength": PROFILE_NAME_MAX,
+        "not": { "enum": RESERVED_PROFILE_NAMES }
+    },
+    |s| profile_name_problem(s).is_none()
 );
 
 /// Defines a bounded integer newtype, enforced by `Deserialize` and said by its schema.

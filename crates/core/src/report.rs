@@ -46,6 +46,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         .collect();
     pairs.push((plan.cwd.display().to_string(), "{workspace}".into()));
     pairs.push((host.state_dir.display().to_string(), "{state}".into()));
+    // `/run/user/<uid>/clp` or `/run/clp`: where the session dirs go, per machine.
     pairs.push((host.runtime_dir.display().to_string(), "{runtime}".into()));
     pairs.push((host.home.display().to_string(), "{home}".into()));
     // Longest first, so `/home/u/.local/state/clp` wins over `/home/u`.
@@ -129,6 +130,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         }),
         network: plan.network.clone().map(|mut n| {
             n.log = path(&n.log);
+            n.helper_prefix = n.helper_prefix.iter().map(|a| fix(a)).collect();
             n
         }),
     }

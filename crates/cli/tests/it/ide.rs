@@ -812,10 +812,10 @@ fn the_last_session_removes_the_mount_points_not_the_first() {
             .stderr(std::process::Stdio::piped());
         c
     };
-    let first =
-        run("touch started; while [ ! -e go ]; do sleep 0.1; done; cat \"$HOME/.claude.json\"")
-            .spawn()
-            .unwrap();
+    // Guarded: should an assertion fail before `go`, the waiting session must not stay.
+    let first = crate::common::Guarded::spawn(&mut run(
+        "touch started; while [ ! -e go ]; do sleep 0.1; done; cat \"$HOME/.claude.json\"",
+    ));
     let started = wait_until(|| b.project.join("started").exists().then_some(()));
     assert!(started.is_some(), "the first session did not start");
     let second = run("true").output().unwrap();
@@ -825,7 +825,7 @@ fn the_last_session_removes_the_mount_points_not_the_first() {
         "the second session removed the first one's mount point"
     );
     std::fs::write(b.project.join("go"), "").unwrap();
-    let first = first.wait_with_output().unwrap();
+    let first = first.wait_with_output();
     let (stdout, stderr) = text(&first);
     assert!(first.status.success(), "{stderr}");
     assert!(
