@@ -38,7 +38,8 @@ fn with_umask0(cmd: &Command) -> Command {
     c
 }
 
-/// The files a launch of the profile writes: path -> (contents, mode), and its dirs.
+/// The files a launch of the profile writes and keeps: path -> (contents, mode), and its
+/// dirs. Mount points (the shared parts of `~/.claude`) live only while a session runs.
 fn planned(render: &Command) -> (BTreeMap<PathBuf, (String, u32)>, Vec<PathBuf>) {
     let out = with_umask0(render).output().unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
@@ -47,6 +48,7 @@ fn planned(render: &Command) -> (BTreeMap<PathBuf, (String, u32)>, Vec<PathBuf>)
         .as_array()
         .unwrap()
         .iter()
+        .filter(|f| f["policy"] != "mount-point")
         .map(|f| {
             (
                 PathBuf::from(f["path"].as_str().unwrap()),
