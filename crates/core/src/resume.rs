@@ -56,13 +56,25 @@ pub fn stores(catalog: &Catalog, overrides: &[Override], host: &Host) -> Vec<(St
 }
 
 /// The first of `stores` (profile name, config dir) whose `projects/*/` holds `id`.
+///
+/// A boundary session writes its own store: a `projects` dir or a project dir there that
+/// is a symbolic link (to the main install's `~/.claude/projects`, say) would make this
+/// profile claim another's session, so links are not followed, at any level.
 pub fn find(id: &str, stores: &[(String, PathBuf)]) -> Option<Found> {
     let file = format!("{id}.jsonl");
+    let real_dir = |p: &Path| p.symlink_metadata().is_ok_and(|m| m.is_dir());
     for (profile, config) in stores {
-        let Ok(projects) = std::fs::read_dir(config.join("projects")) else {
+        let projects = config.join("projects");
+        if !real_dir(config) || !real_dir(&projects) {
+            continue;
+        }
+        let Ok(projects) = std::fs::read_dir(projects) else {
             continue;
         };
         for project in projects.flatten() {
+            if !project.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let transcript = project.path().join(&file);
             if transcript.symlink_metadata().is_ok_and(|m| m.is_file()) {
                 return Some(Found {
@@ -123,5 +135,30 @@ mod tests {
             })
         );
         assert_eq!(find("01b04298-0000-0000-0000-000000000000", &stores), None);
+    }
+
+    #[test]
+    fn a_store_never_claims_a_session_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("main");
+        let id = "01b04298-5c3e-4d6f-9a7b-0c1d2e3f4a5b";
+        std::fs::create_dir_all(main.join("projects/-w")).unwrap();
+        std::fs::write(main.join(format!("projects/-w/{id}.jsonl")), "{}\n").unwrap();
+        // A session of `box` planted links in its own store: a project dir, and (in a
+        // second store) the whole `projects` dir.
+        let boxed = dir.path().join("box");
+        std::fs::create_dir_all(boxed.join("projects")).unwrap();
+        std::os::unix::fs::symlink(main.join("projects/-w"), boxed.join("projects/-w")).unwrap();
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::os::unix::fs::symlink(main.join("projects"), other.join("projects")).unwrap();
+        let stores = [
+            ("box".to_owned(), boxed),
+            ("other".to_owned(), other),
+            ("oauth".to_owned(), main),
+        ];
+        assert_eq!(find(id, &stores).map(|f| f.profile), Some("oauth".into()));
+        // Control: without the oauth store, nothing is found (the links lead nowhere).
+        assert_eq!(find(id, &stores[..2]), None);
     }
 }
