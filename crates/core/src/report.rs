@@ -2,7 +2,7 @@
 //! these. `--portable` renders as an ordinary user and replaces what differs between
 //! machines with placeholders.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::host::Host;
 use crate::plan::{
@@ -35,42 +35,73 @@ pub fn portable_host(host: &Host) -> Host {
     host
 }
 
+/// What is this machine's and this user's in a plan, and the placeholder for each.
+struct Placeholders {
+    /// (text, placeholder), longest text first, so `/home/u/.local/state/clp` wins over
+    /// `/home/u`.
+    pairs: Vec<(String, String)>,
+    uid: String,
+    gid: String,
+    user: String,
+}
+
+impl Placeholders {
+    fn new(plan: &LaunchPlan, host: &Host) -> Placeholders {
+        let mut pairs: Vec<(String, String)> = host
+            .programs
+            .iter()
+            .map(|(name, path)| (path.display().to_string(), format!("{{bin:{name}}}")))
+            .collect();
+        pairs.push((plan.cwd.display().to_string(), "{workspace}".into()));
+        pairs.push((host.state_dir.display().to_string(), "{state}".into()));
+        // `/run/user/<uid>/clp` or `/run/clp`: where the session dirs go, per machine.
+        pairs.push((host.runtime_dir.display().to_string(), "{runtime}".into()));
+        pairs.push((host.home.display().to_string(), "{home}".into()));
+        pairs.retain(|(from, _)| !from.is_empty() && from != "/");
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        Placeholders {
+            pairs,
+            uid: host.uid.to_string(),
+            gid: host.gid.to_string(),
+            user: host.user.clone(),
+        }
+    }
+
+    /// Paths in any text.
+    fn text(&self, s: &str) -> String {
+        let mut out = s.to_owned();
+        for (from, to) in &self.pairs {
+            out = out.replace(from.as_str(), to);
+        }
+        out
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        PathBuf::from(self.text(&p.display().to_string()))
+    }
+
+    /// An argument: its paths, and the ids and user name it is or carries.
+    fn arg(&self, a: &str) -> String {
+        let s = self.text(a);
+        if s == self.uid {
+            "{uid}".into()
+        } else if s == self.gid {
+            "{gid}".into()
+        } else if s == self.user {
+            "{user}".into()
+        } else {
+            s.replace(&format!("{}:{}", self.uid, self.gid), "{uid}:{gid}")
+                .replace(&format!("--uid={}", self.uid), "--uid={uid}")
+        }
+    }
+}
+
 /// Replaces machine- and user-specific parts of a plan with placeholders, so renders
 /// compare equal across machines: `{home}`, `{state}`, `{runtime}`, `{workspace}`,
 /// `{uid}`, `{gid}`, `{user}`, and `{bin:NAME}` for resolved program paths.
 pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
-    let mut pairs: Vec<(String, String)> = host
-        .programs
-        .iter()
-        .map(|(name, path)| (path.display().to_string(), format!("{{bin:{name}}}")))
-        .collect();
-    pairs.push((plan.cwd.display().to_string(), "{workspace}".into()));
-    pairs.push((host.state_dir.display().to_string(), "{state}".into()));
-    // `/run/user/<uid>/clp` or `/run/clp`: where the session dirs go, per machine.
-    pairs.push((host.runtime_dir.display().to_string(), "{runtime}".into()));
-    pairs.push((host.home.display().to_string(), "{home}".into()));
-    // Longest first, so `/home/u/.local/state/clp` wins over `/home/u`.
-    pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
-    let fix = |s: &str| -> String {
-        let mut out = s.to_owned();
-        for (from, to) in &pairs {
-            if !from.is_empty() && from != "/" {
-                out = out.replace(from.as_str(), to);
-            }
-        }
-        out
-    };
-    let ids = |s: String| -> String {
-        match s.as_str() {
-            _ if s == host.uid.to_string() => "{uid}".into(),
-            _ if s == host.gid.to_string() => "{gid}".into(),
-            _ if s == host.user => "{user}".into(),
-            _ => s
-                .replace(&format!("{}:{}", host.uid, host.gid), "{uid}:{gid}")
-                .replace(&format!("--uid={}", host.uid), "--uid={uid}"),
-        }
-    };
-    let path = |p: &PathBuf| PathBuf::from(fix(&p.display().to_string()));
+    let ph = Placeholders::new(plan, host);
+    let path = |p: &PathBuf| ph.path(p);
     LaunchPlan {
         profile: plan.profile.clone(),
         level: plan.level,
@@ -85,7 +116,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
             .map(
                 |(i, a)| match i.checked_sub(1).map(|p| plan.argv[p].as_str()) {
                     Some("--tmpfs") if HIDDEN.contains(&a.as_str()) => a.clone(),
-                    _ => ids(fix(a)),
+                    _ => ph.arg(a),
                 },
             )
             .collect(),
@@ -94,7 +125,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
                 .env
                 .set
                 .iter()
-                .map(|(k, v)| (k.clone(), fix(v)))
+                .map(|(k, v)| (k.clone(), ph.text(v)))
                 .collect(),
             ..plan.env.clone()
         },
@@ -105,7 +136,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
             .iter()
             .map(|f| PlannedFile {
                 path: path(&f.path),
-                contents: fix(&f.contents),
+                contents: ph.text(&f.contents),
                 ..f.clone()
             })
             .collect(),
@@ -119,7 +150,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
             })
             .collect(),
         preflight: plan.preflight.clone(),
-        notes: plan.notes.iter().map(|n| fix(n)).collect(),
+        notes: plan.notes.iter().map(|n| ph.text(n)).collect(),
         // Numeric ids differ between machines; the argv carries `{uid}` instead.
         owner: None,
         session_dir: plan.session_dir.as_ref().map(path),
@@ -130,7 +161,7 @@ pub fn portable(plan: &LaunchPlan, host: &Host) -> LaunchPlan {
         }),
         network: plan.network.clone().map(|mut n| {
             n.log = path(&n.log);
-            n.helper_prefix = n.helper_prefix.iter().map(|a| fix(a)).collect();
+            n.helper_prefix = n.helper_prefix.iter().map(|a| ph.text(a)).collect();
             n
         }),
     }
