@@ -137,34 +137,9 @@ fn protected(profile: &Profile, host: &Host) -> Vec<PathBuf> {
 pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary, Error> {
     let user = session_user(profile, host)?;
     let paths = StatePaths::of(profile);
-    let home = host.home.clone();
-    let state = &host.state_dir;
     let exists = |p: &Path| host.existing.contains(p);
     let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_owned();
-    let mut mounts = vec![
-        Mount::new(&paths.home, state, &home, true, Why::ProfileHome),
-        Mount::new(&paths.root, state, &paths.root, true, Why::State),
-        // Through the state dir a session sees its home as a plain directory: it could
-        // rename it and leave a link to the real home in its place, and another launch of
-        // the profile at level C (which mounts by path) could follow that link between
-        // clp's check and the engine's mount. Pinned, it cannot be moved.
-        Mount::new(&paths.home, state, &paths.home, true, Why::Pinned),
-    ];
-    let config = &profile.isolation.config_dir;
-    if !config.starts_with(&paths.root) {
-        let anchor = if config.starts_with(&home) {
-            home.clone()
-        } else {
-            parent(config)
-        };
-        mounts.push(Mount::new(config, &anchor, config, true, Why::ConfigDir));
-    }
-    let login = home.join(".claude.json");
-    if profile.isolation.main_config && exists(&login) {
-        // The normal install inside a boundary: its login state stays usable and
-        // refreshable.
-        mounts.push(Mount::new(&login, &home, &login, true, Why::MainLogin).kind(MountKind::File));
-    }
+    let mut mounts = own_mounts(profile, host, &paths);
     let ws = &profile.workspace.path;
     mounts.push(Mount::new(ws, &parent(ws), ws, true, Why::Workspace));
     for p in profile.workspace.writable.iter().filter(|p| exists(p)) {
@@ -177,16 +152,77 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
     let is_file = |p: &Path| host.files.contains(p);
     let list = protected(profile, host);
     protections(&list, ws, &exists, &is_file, &mut mounts, &mut watch);
-    // The IDE lock files: the session's own view (see `session`), where Claude Code
-    // looks; the main install's directory itself is never mounted.
     let session = host.runtime_dir.join(&profile.name).join(SESSION);
-    mounts.push(Mount::new(
+    mounts.extend(read_only_views(profile, host, &session));
+    if settings {
+        let settings = &paths.settings;
+        let mount = Mount::new(settings, &host.state_dir, settings, false, Why::Settings);
+        mounts.push(mount.kind(MountKind::File));
+    }
+    let config = &profile.isolation.config_dir;
+    let claude_files = ClaudeFiles {
+        settings: config.join("settings.json"),
+        global: if profile.isolation.main_config {
+            host.home.join(".claude.json")
+        } else {
+            config.join(".claude.json")
+        },
+    };
+    Ok(Boundary {
+        user,
+        home: host.home.clone(),
+        workspace: ws.clone(),
+        mounts,
+        watch,
+        session,
+        claude_files,
+    })
+}
+
+/// The profile's own places: its home at the home path, its state, its config dir, and
+/// for the main install inside a boundary, its login file.
+fn own_mounts(profile: &Profile, host: &Host, paths: &StatePaths) -> Vec<Mount> {
+    let home = &host.home;
+    let state = &host.state_dir;
+    let mut mounts = vec![
+        Mount::new(&paths.home, state, home, true, Why::ProfileHome),
+        Mount::new(&paths.root, state, &paths.root, true, Why::State),
+        // Through the state dir a session sees its home as a plain directory: it could
+        // rename it and leave a link to the real home in its place, and another launch of
+        // the profile at level C (which mounts by path) could follow that link between
+        // clp's check and the engine's mount. Pinned, it cannot be moved.
+        Mount::new(&paths.home, state, &paths.home, true, Why::Pinned),
+    ];
+    let config = &profile.isolation.config_dir;
+    if !config.starts_with(&paths.root) {
+        let anchor = if config.starts_with(home) {
+            home.clone()
+        } else {
+            config.parent().unwrap_or(Path::new("/")).to_owned()
+        };
+        mounts.push(Mount::new(config, &anchor, config, true, Why::ConfigDir));
+    }
+    let login = home.join(".claude.json");
+    if profile.isolation.main_config && host.existing.contains(&login) {
+        // The normal install inside a boundary: its login state stays usable and
+        // refreshable.
+        mounts.push(Mount::new(&login, home, &login, true, Why::MainLogin).kind(MountKind::File));
+    }
+    mounts
+}
+
+/// What the session reads and must not change: the IDE lock files through the session's
+/// own view (see `session`; the main install's directory itself is never mounted), and
+/// the shared parts of the main install.
+fn read_only_views(profile: &Profile, host: &Host, session: &Path) -> Vec<Mount> {
+    let config = &profile.isolation.config_dir;
+    let mut mounts = vec![Mount::new(
         &session.join("ide"),
         &host.runtime_dir,
         &config.join("ide"),
         false,
         Why::IdeLocks,
-    ));
+    )];
     for share in shares(profile, host) {
         if let Share::Mounted { source, dest, file } = share {
             let kind = if file {
@@ -198,35 +234,7 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
             mounts.push(Mount::new(&source, &anchor, &dest, false, Why::Shared).kind(kind));
         }
     }
-    if settings {
-        mounts.push(
-            Mount::new(
-                &paths.settings,
-                state,
-                &paths.settings,
-                false,
-                Why::Settings,
-            )
-            .kind(MountKind::File),
-        );
-    }
-    let claude_files = ClaudeFiles {
-        settings: config.join("settings.json"),
-        global: if profile.isolation.main_config {
-            login.clone()
-        } else {
-            config.join(".claude.json")
-        },
-    };
-    Ok(Boundary {
-        user,
-        home,
-        workspace: ws.clone(),
-        mounts,
-        watch,
-        session,
-        claude_files,
-    })
+    mounts
 }
 
 /// What becomes of one part of the main install a profile shares (`claude.share`).
