@@ -423,6 +423,12 @@ impl Dir {
     /// Creates the file `name` with `contents` only if nothing exists at `name` (not even
     /// a dangling symbolic link). Returns whether it was created.
     pub fn create_new(&self, name: &OsStr, contents: &[u8], mode: u32) -> Result<bool, FsError> {
+        // The usual case on a relaunch: there already. Looking first spares a temporary
+        // file (written, synced, then removed) on every launch; the exclusive rename
+        // below still decides when two launches race to create it.
+        if self.exists(Path::new(name)) {
+            return Ok(false);
+        }
         let tmp = self.temp(contents, mode)?;
         let result = nix::fcntl::renameat2(
             &self.fd,
@@ -538,6 +544,35 @@ pub fn bytes(p: &Path) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relaunch writes nothing: neither an unchanged file nor one that only has to
+    /// exist leaves a trace in its directory (not even a temporary file, which would
+    /// change the directory's modification time).
+    #[test]
+    fn unchanged_and_existing_files_touch_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_trusted(tmp.path()).unwrap();
+        assert!(dir.create_new(OsStr::new("a.json"), b"one", 0o600).unwrap());
+        assert!(dir
+            .write_atomic(OsStr::new("b.json"), b"{}", 0o600)
+            .unwrap());
+        let stamp = |p: &Path| {
+            let m = std::fs::metadata(p).unwrap();
+            (m.mtime(), m.mtime_nsec(), m.ino())
+        };
+        let before = (stamp(tmp.path()), stamp(&tmp.path().join("b.json")));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!dir.create_new(OsStr::new("a.json"), b"two", 0o600).unwrap());
+        assert!(!dir
+            .write_atomic(OsStr::new("b.json"), b"{}", 0o600)
+            .unwrap());
+        assert_eq!(
+            before,
+            (stamp(tmp.path()), stamp(&tmp.path().join("b.json")))
+        );
+        assert_eq!(std::fs::read(tmp.path().join("a.json")).unwrap(), b"one");
+    }
 
     #[test]
     fn symlinks_are_refused_and_never_written_through() {
