@@ -519,7 +519,14 @@ fn resolve_workspace(raw: RawWorkspace, level: Level, host: &Host, p: &mut Probl
             format!(" (it resolves to `{}`)", real.display())
         }
     };
-    if let Some(why) = crate::policy::refused_path(&written, host) {
+    // The current directory at level A is not judged: nothing of it is made writable
+    // or mounted there, so nothing would come of a refusal (and the launch path spares
+    // resolving the dozen paths the judgement compares it with).
+    let judged = explicit || level != Level::Env;
+    if let Some(why) = judged
+        .then(|| crate::policy::refused_path(&written, host))
+        .flatten()
+    {
         if explicit {
             let message = format!(
                 "the workspace `{}` {why}{}",
@@ -531,7 +538,7 @@ fn resolve_workspace(raw: RawWorkspace, level: Level, host: &Host, p: &mut Probl
                 Diagnostic::new("workspace.path", message)
                     .with_hint("point it at one project directory, e.g. `~/src/my-project`"),
             );
-        } else if level != Level::Env {
+        } else {
             // Nothing in a file set the workspace: point at what made it matter.
             let message = format!(
                 "the workspace would be the current directory `{}`, which {why}{}: level \
