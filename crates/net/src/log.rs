@@ -39,8 +39,17 @@ impl DecisionLog {
             .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(&path)
             .map_err(|e| Error::io("open the proxy log", path.display(), e))?;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Error::io("set the mode of the proxy log", path.display(), e))?;
+        // Only when it differs: a chmod to the same mode still changes the file (its
+        // ctime), and a relaunch should leave every file as it was.
+        let mode = file
+            .metadata()
+            .map_err(|e| Error::io("look at the proxy log", path.display(), e))?
+            .permissions()
+            .mode();
+        if mode & 0o7777 != 0o600 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io("set the mode of the proxy log", path.display(), e))?;
+        }
         Ok(DecisionLog {
             path,
             file: Mutex::new(file),
@@ -83,4 +92,28 @@ pub fn now_rfc3339() -> String {
     );
     now.format(&format)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// An existing log is narrowed to 0600, and one that already is stays untouched (a
+    /// relaunch changes no file, not even its ctime).
+    #[test]
+    fn open_narrows_the_mode_only_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.network.jsonl");
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        DecisionLog::open(&path).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o600);
+        let ctime = (meta.ctime(), meta.ctime_nsec());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        DecisionLog::open(&path).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!((meta.ctime(), meta.ctime_nsec()), ctime);
+    }
 }
