@@ -330,6 +330,7 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
+        let nested = dir != ws;
         for entry in entries.flatten() {
             seen += 1;
             if seen > MAX_ENTRIES {
@@ -338,7 +339,6 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
             let Ok(ft) = entry.file_type() else { continue };
             let path = entry.path();
             let name = entry.file_name();
-            let nested = dir != ws;
             if name == ".git" {
                 if ft.is_dir() && nested {
                     record_repo(&path, out);
@@ -356,18 +356,24 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
                 }
                 continue;
             }
-            if nested {
+            // Most entries are named like no tool file: one comparison of names each,
+            // then the whole path only for the few that are.
+            if nested
+                && TOOL_FILES
+                    .iter()
+                    .any(|t| Path::new(t).file_name() == Some(&*name))
+            {
                 for tool in TOOL_FILES {
                     if path.ends_with(tool) {
                         record(&path, out);
                     }
                 }
-                if name == ".claude" || name == ".vscode" {
-                    for tool in TOOL_FILES {
-                        let p = dir.join(tool);
-                        if p.starts_with(&path) {
-                            record(&p, out);
-                        }
+            }
+            if nested && (name == ".claude" || name == ".vscode") {
+                for tool in TOOL_FILES {
+                    let p = dir.join(tool);
+                    if p.starts_with(&path) {
+                        record(&p, out);
                     }
                 }
             }
