@@ -349,10 +349,11 @@ impl Dir {
         }
     }
 
-    /// Opens the regular file `name` in this directory for reading and writing, made
-    /// with `mode` if missing, never through a link (a lock file).
-    pub fn open_rw(&self, name: &OsStr, mode: u32) -> Result<std::fs::File, FsError> {
-        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    /// Opens the regular file `name` in this directory to lock it, made with `mode` if
+    /// missing, never through a link. Read-only: `flock` needs no write access, and a
+    /// lock file opened for writing counts as written when it is closed.
+    pub fn open_lock(&self, name: &OsStr, mode: u32) -> Result<std::fs::File, FsError> {
+        let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
         let full = self.path.join(name);
         let fd = openat2(
             &self.fd,
