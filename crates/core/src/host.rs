@@ -170,6 +170,18 @@ impl Host {
             FsView::Live => {
                 let mut rest = Vec::new();
                 let mut base = path;
+                // The deepest part that exists, found with one look per level (the kernel
+                // walks the path), so that `canonicalize` (a `readlink` per component)
+                // runs once, not once per missing level.
+                while std::fs::symlink_metadata(base).is_err() {
+                    match (base.parent(), base.file_name()) {
+                        (Some(parent), Some(name)) => {
+                            rest.push(name.to_owned());
+                            base = parent;
+                        }
+                        _ => return path.to_owned(),
+                    }
+                }
                 loop {
                     if let Ok(real) = std::fs::canonicalize(base) {
                         return rest.iter().rev().fold(real, |p, c| p.join(c));
