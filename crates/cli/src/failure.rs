@@ -8,6 +8,8 @@ use std::fmt;
 use clp_core::init::InitError;
 use clp_core::{Diagnostics, Error, Kind, LoadError};
 
+use crate::term::{ERROR, HINT};
+
 /// A failed command.
 #[derive(Debug)]
 pub enum Failure {
@@ -29,6 +31,8 @@ impl Failure {
     }
 }
 
+/// `error:` lines, styled: print it through `anstream`, which drops the styles where
+/// they do not belong.
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -37,19 +41,19 @@ impl fmt::Display for Failure {
                     if i > 0 {
                         writeln!(f)?;
                     }
-                    write!(f, "error: {d}")?;
+                    write!(f, "{ERROR}error:{ERROR:#} {d}")?;
                 }
                 Ok(())
             }
             Failure::Core(e) => {
-                write!(f, "error: {}", e.message)?;
+                write!(f, "{ERROR}error:{ERROR:#} {}", e.message)?;
                 let mut cause = std::error::Error::source(e);
                 while let Some(c) = cause {
                     write!(f, "\n  cause: {c}")?;
                     cause = c.source();
                 }
                 for h in &e.hints {
-                    write!(f, "\n  hint: {h}")?;
+                    write!(f, "\n  {HINT}hint:{HINT:#} {h}")?;
                 }
                 Ok(())
             }

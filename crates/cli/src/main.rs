@@ -3,16 +3,18 @@
 
 mod args;
 mod commands;
+mod complete;
 mod context;
 mod exec;
 mod failure;
+mod term;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::args::{Cli, Command};
-use crate::commands::{check, doctor, init, launch, list, render, show, small};
+use crate::commands::{check, doctor, help, init, launch, list, render, show, small};
 
 fn main() -> ExitCode {
     // Re-executed as the network namespace helper of a filtered session: first thing,
@@ -27,16 +29,30 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let g = &cli.global;
-    let result = match cli.command {
+    let command = match (cli.command, cli.resume) {
+        (Some(_), Some(_)) => {
+            let message = "`--resume` takes no subcommand (or use `clp resume ID`)";
+            return finish(Err(clp_core::Error::usage(message).into()));
+        }
+        (Some(c), None) => c,
+        (None, Some(id)) => Command::Resume {
+            id,
+            args: Vec::new(),
+        },
+        (None, None) => return finish(help::overview(g)),
+    };
+    let result = match command {
+        Command::Resume { id, args } => launch::resume(g, &id, args),
         Command::Use(args) => launch::use_profile(g, args),
         Command::Run(args) => launch::run_command(g, args),
         Command::Render(args) => render::render(g, args),
         Command::List { json } => list::list(g, json),
         Command::Show { name, json } => show::show(g, &name, json),
-        Command::Check { targets } => check::check(g, &targets),
+        Command::Explain { name, json } => show::explain(g, &name, json),
+        Command::Check { targets, json } => check::check(g, &targets, json),
         Command::Schema => small::schema(),
         Command::Init { name, from } => init::init(g, name.as_deref(), &from),
-        Command::Doctor { name } => doctor::doctor(g, name.as_deref()),
+        Command::Doctor { name, json } => doctor::doctor(g, name.as_deref(), json),
         Command::ShellInit { shell } => small::shell_init(g, shell),
         Command::Image { name } => small::image(g, &name),
         Command::Log {
@@ -45,11 +61,18 @@ fn main() -> ExitCode {
             lines,
             json,
         } => small::log(g, &name, all, lines, json),
-        Command::Completions { shell } => small::completions(shell),
+        Command::Completions { shell } => help::completions(shell),
+        Command::Man { out } => help::man(out.as_deref()),
+        Command::CompleteProfiles { words } => help::complete_profiles(&words),
         Command::Probe { url } => small::probe(&url),
     };
+    finish(result)
+}
+
+/// The exit code, after printing the failure if there is one.
+fn finish(result: Result<ExitCode, failure::Failure>) -> ExitCode {
     result.unwrap_or_else(|failure| {
-        eprintln!("{failure}");
+        anstream::eprintln!("{failure}");
         ExitCode::from(failure.exit_code())
     })
 }

@@ -11,7 +11,7 @@ use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use crate::error::{Error, Kind as ErrorKind};
 use crate::fsafe::{AsUser, Dir, FsError, Kind};
 use crate::level::sandbox::SECCOMP_FD;
-use crate::plan::{LaunchPlan, Mount, MountKind, Why, WritePolicy};
+use crate::plan::{LaunchPlan, LinkAction, Mount, MountKind, PlannedLink, Why, WritePolicy};
 
 /// Creates the plan's dirs, files and links (atomically; unchanged files untouched).
 ///
@@ -60,6 +60,22 @@ fn write(plan: &LaunchPlan) -> Result<(), Error> {
         Ok((dir, rel))
     };
     let owner = plan.owner;
+    let link_at = |l: &PlannedLink| -> Result<Option<(Dir, std::ffi::OsString)>, Error> {
+        let (anchor, rel) = split(&l.link)?;
+        Ok(anchor
+            .parent_of(&rel)
+            .ok()
+            .map(|(dir, name)| (dir, name.to_owned())))
+    };
+    // Before the mount points are made: clp's own links where a boundary mounts now.
+    for l in plan.links.iter().filter(|l| l.action == LinkAction::Remove) {
+        if let Some((dir, name)) = link_at(l)? {
+            let _as_user = AsUser::new(owner);
+            if nix::fcntl::readlinkat(dir.fd(), name.as_os_str()).is_ok_and(|t| t == l.target) {
+                dir.remove(&name).map_err(fs)?;
+            }
+        }
+    }
     for d in &plan.dirs {
         let (anchor, rel) = split(d)?;
         let mut first = rel.components();
@@ -90,6 +106,15 @@ fn write(plan: &LaunchPlan) -> Result<(), Error> {
             }
         }
         .map_err(fs)?;
+    }
+    for l in plan.links.iter().filter(|l| l.action == LinkAction::Create) {
+        if let Some((dir, name)) = link_at(l)? {
+            let _as_user = AsUser::new(owner);
+            match nix::unistd::symlinkat(&l.target, dir.fd(), name.as_os_str()) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(Error::io("cannot link", &l.link, e.into())),
+            }
+        }
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::Host;
-use crate::plan::{Boundary, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
+use crate::plan::{Boundary, ClaudeFiles, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
 use crate::profile::Profile;
 
 /// Who the session runs as. As root: `isolation.user`, else the workspace's owner; never
@@ -74,6 +74,10 @@ pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<(PathBuf, Ve
         .cloned()
         .collect();
     paths.push(host.home.join(".claude.json"));
+    for item in &profile.claude.share {
+        paths.push(host.main_claude_dir().join(item.name()));
+        paths.push(profile.isolation.config_dir.join(item.name()));
+    }
     paths.extend(protected(profile, host).into_iter().map(|p| ws.join(p)));
     let mut lists = Vec::new();
     if protect_git(profile) {
@@ -133,34 +137,9 @@ fn protected(profile: &Profile, host: &Host) -> Vec<PathBuf> {
 pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary, Error> {
     let user = session_user(profile, host)?;
     let paths = StatePaths::of(profile);
-    let home = host.home.clone();
-    let state = &host.state_dir;
     let exists = |p: &Path| host.existing.contains(p);
     let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_owned();
-    let mut mounts = vec![
-        Mount::new(&paths.home, state, &home, true, Why::ProfileHome),
-        Mount::new(&paths.root, state, &paths.root, true, Why::State),
-        // Through the state dir a session sees its home as a plain directory: it could
-        // rename it and leave a link to the real home in its place, and another launch of
-        // the profile at level C (which mounts by path) could follow that link between
-        // clp's check and the engine's mount. Pinned, it cannot be moved.
-        Mount::new(&paths.home, state, &paths.home, true, Why::Pinned),
-    ];
-    let config = &profile.isolation.config_dir;
-    if !config.starts_with(&paths.root) {
-        let anchor = if config.starts_with(&home) {
-            home.clone()
-        } else {
-            parent(config)
-        };
-        mounts.push(Mount::new(config, &anchor, config, true, Why::ConfigDir));
-    }
-    let login = home.join(".claude.json");
-    if profile.isolation.main_config && exists(&login) {
-        // The normal install inside a boundary: its login state stays usable and
-        // refreshable.
-        mounts.push(Mount::new(&login, &home, &login, true, Why::MainLogin).kind(MountKind::File));
-    }
+    let mut mounts = own_mounts(profile, host, &paths);
     let ws = &profile.workspace.path;
     mounts.push(Mount::new(ws, &parent(ws), ws, true, Why::Workspace));
     for p in profile.workspace.writable.iter().filter(|p| exists(p)) {
@@ -173,36 +152,148 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
     let is_file = |p: &Path| host.files.contains(p);
     let list = protected(profile, host);
     protections(&list, ws, &exists, &is_file, &mut mounts, &mut watch);
-    // The IDE lock files: the session's own view (see `session`), where Claude Code
-    // looks; the main install's directory itself is never mounted.
     let session = host.runtime_dir.join(&profile.name).join(SESSION);
-    mounts.push(Mount::new(
+    mounts.extend(read_only_views(profile, host, &session));
+    if settings {
+        let settings = &paths.settings;
+        let mount = Mount::new(settings, &host.state_dir, settings, false, Why::Settings);
+        mounts.push(mount.kind(MountKind::File));
+    }
+    let config = &profile.isolation.config_dir;
+    let claude_files = ClaudeFiles {
+        settings: config.join("settings.json"),
+        global: if profile.isolation.main_config {
+            host.home.join(".claude.json")
+        } else {
+            config.join(".claude.json")
+        },
+    };
+    Ok(Boundary {
+        user,
+        home: host.home.clone(),
+        workspace: ws.clone(),
+        mounts,
+        watch,
+        session,
+        claude_files,
+    })
+}
+
+/// The profile's own places: its home at the home path, its state, its config dir, and
+/// for the main install inside a boundary, its login file.
+fn own_mounts(profile: &Profile, host: &Host, paths: &StatePaths) -> Vec<Mount> {
+    let home = &host.home;
+    let state = &host.state_dir;
+    let mut mounts = vec![
+        Mount::new(&paths.home, state, home, true, Why::ProfileHome),
+        Mount::new(&paths.root, state, &paths.root, true, Why::State),
+        // Through the state dir a session sees its home as a plain directory: it could
+        // rename it and leave a link to the real home in its place, and another launch of
+        // the profile at level C (which mounts by path) could follow that link between
+        // clp's check and the engine's mount. Pinned, it cannot be moved.
+        Mount::new(&paths.home, state, &paths.home, true, Why::Pinned),
+    ];
+    let config = &profile.isolation.config_dir;
+    if !config.starts_with(&paths.root) {
+        let anchor = if config.starts_with(home) {
+            home.clone()
+        } else {
+            config.parent().unwrap_or(Path::new("/")).to_owned()
+        };
+        mounts.push(Mount::new(config, &anchor, config, true, Why::ConfigDir));
+    }
+    let login = home.join(".claude.json");
+    if profile.isolation.main_config && host.existing.contains(&login) {
+        // The normal install inside a boundary: its login state stays usable and
+        // refreshable.
+        mounts.push(Mount::new(&login, home, &login, true, Why::MainLogin).kind(MountKind::File));
+    }
+    mounts
+}
+
+/// What the session reads and must not change: the IDE lock files through the session's
+/// own view (see `session`; the main install's directory itself is never mounted), and
+/// the shared parts of the main install.
+fn read_only_views(profile: &Profile, host: &Host, session: &Path) -> Vec<Mount> {
+    let config = &profile.isolation.config_dir;
+    let mut mounts = vec![Mount::new(
         &session.join("ide"),
         &host.runtime_dir,
         &config.join("ide"),
         false,
         Why::IdeLocks,
-    ));
-    if settings {
-        mounts.push(
-            Mount::new(
-                &paths.settings,
-                state,
-                &paths.settings,
-                false,
-                Why::Settings,
-            )
-            .kind(MountKind::File),
-        );
+    )];
+    for share in shares(profile, host) {
+        if let Share::Mounted { source, dest, file } = share {
+            let kind = if file {
+                MountKind::File
+            } else {
+                MountKind::Dir
+            };
+            let anchor = host.main_claude_dir();
+            mounts.push(Mount::new(&source, &anchor, &dest, false, Why::Shared).kind(kind));
+        }
     }
-    Ok(Boundary {
-        user,
-        home,
-        workspace: ws.clone(),
-        mounts,
-        watch,
-        session,
-    })
+    mounts
+}
+
+/// What becomes of one part of the main install a profile shares (`claude.share`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Share {
+    /// Seen at `dest` in the profile's config dir (mounted read-only at B and C, linked
+    /// at A).
+    Mounted {
+        /// In the main install.
+        source: PathBuf,
+        /// In the profile's config dir.
+        dest: PathBuf,
+        /// A file (`CLAUDE.md`), not a directory.
+        file: bool,
+    },
+    /// Not shared, and why (a note for `show`).
+    Skipped(String),
+}
+
+/// The parts of the main install `profile` shares, each mounted or skipped: a missing
+/// one silently; one that is a symbolic link (clp mounts nothing through a link, and a
+/// session of the `oauth` profile, whose `~/.claude` is writable, could have planted it);
+/// one the profile's config dir has of its own (not empty: a mount point clp left is
+/// empty). The `oauth` profile's config dir is the main install itself: nothing to share.
+pub fn shares(profile: &Profile, host: &Host) -> Vec<Share> {
+    if profile.isolation.main_config {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for item in &profile.claude.share {
+        let source = host.main_claude_dir().join(item.name());
+        let dest = profile.isolation.config_dir.join(item.name());
+        if !host.existing.contains(&source) {
+            continue;
+        }
+        if host.links.contains(&source) {
+            out.push(Share::Skipped(format!(
+                "`~/.claude/{}` is a symbolic link: not shared (share what it points to with \
+                 `workspace.read-only`)",
+                item.name()
+            )));
+        } else if host.existing.contains(&dest)
+            && !host.empty.contains(&dest)
+            && !host.links.contains(&dest)
+        {
+            out.push(Share::Skipped(format!(
+                "the profile has its own `{}`: `~/.claude/{}` is not shared",
+                dest.display(),
+                item.name()
+            )));
+        } else {
+            out.push(Share::Mounted {
+                source,
+                dest,
+                file: item.is_file(),
+            });
+        }
+    }
+    out
 }
 
 /// The mounts that protect `list` (relative to the workspace `ws`): every directory on
@@ -303,6 +394,59 @@ pub fn mount_points(mounts: &[Mount], host: &Host) -> (Vec<PathBuf>, Vec<PathBuf
 mod tests {
     use super::*;
     use crate::{resolve, Catalog, Override, SearchPath};
+
+    /// `claude.share`: what exists is mounted read-only at the config dir; a link is not
+    /// followed; the profile's own (not empty) wins; a mount point left empty does not.
+    #[test]
+    fn shared_parts_of_the_main_install() {
+        let mut host = Host::fixture();
+        let main = host.main_claude_dir();
+        let catalog = Catalog::new(SearchPath::default());
+        let set = [
+            Override::parse("workspace.path=~/project").unwrap(),
+            Override::parse(
+                r#"claude.share=["CLAUDE.md","agents","skills","commands","output-styles"]"#,
+            )
+            .unwrap(),
+        ];
+        let profile = resolve(&catalog.load("local-glm", &set).unwrap(), &host).unwrap();
+        let config = profile.isolation.config_dir.clone();
+        for name in ["CLAUDE.md", "agents", "skills", "commands"] {
+            host.existing.insert(main.join(name));
+        }
+        host.files.insert(main.join("CLAUDE.md"));
+        host.links.insert(main.join("skills"));
+        host.existing.insert(config.join("commands"));
+        host.existing.insert(config.join("agents"));
+        host.empty.insert(config.join("agents"));
+        let b = build(&profile, &host, true).unwrap();
+        let shared: Vec<(&Path, &Path, bool)> = b
+            .mounts
+            .iter()
+            .filter(|m| m.why == Why::Shared)
+            .map(|m| (m.source.as_path(), m.dest.as_path(), m.writable))
+            .collect();
+        assert_eq!(
+            shared,
+            [
+                (
+                    main.join("CLAUDE.md").as_path(),
+                    config.join("CLAUDE.md").as_path(),
+                    false
+                ),
+                (
+                    main.join("agents").as_path(),
+                    config.join("agents").as_path(),
+                    false
+                ),
+            ]
+        );
+        let skipped: Vec<Share> = shares(&profile, &host)
+            .into_iter()
+            .filter(|s| matches!(s, Share::Skipped(_)))
+            .collect();
+        assert_eq!(skipped.len(), 2, "{skipped:?}");
+    }
 
     /// A submodule's and a linked worktree's git dirs: what exists is mounted read-only,
     /// what is missing is watched.

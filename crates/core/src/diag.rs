@@ -47,18 +47,69 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.origin)?;
+        write!(f, "{}", printable(&self.origin))?;
         if self.line > 0 {
             write!(f, ":{}:{}", self.line, self.column)?;
         }
         if !self.key.is_empty() {
-            write!(f, ": `{}`", self.key)?;
+            write!(f, ": `{}`", printable(&self.key))?;
         }
-        write!(f, ": {}", self.message)?;
+        write!(f, ": {}", printable(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", printable(hint))?;
         }
         Ok(())
+    }
+}
+
+/// `text` safe to print on one line of a terminal: control characters escaped (`\u{1b}`,
+/// `\n`), and credentials hidden: the user and password of `scheme://user:password@host`
+/// and of `user:password@host` become `***`. What a diagnostic quotes comes from a file
+/// or a command line that may be hostile, or hold a secret by mistake.
+pub fn printable(text: &str) -> String {
+    let delimiter = |c: char| {
+        c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '[' | ']' | ',' | '=' | '(' | ')')
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(delimiter).unwrap_or(rest.len());
+        let (token, tail) = rest.split_at(end);
+        out.push_str(&hide_userinfo(token));
+        let d = tail.chars().next().map_or(0, char::len_utf8);
+        out.push_str(&tail[..d]);
+        rest = &tail[d..];
+    }
+    if out.chars().any(char::is_control) {
+        out = out
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+    }
+    out
+}
+
+/// One word with the credentials of its authority (before the host's `@`) replaced by
+/// `***`: any with a scheme, and `user:password` without one (an address like
+/// `git@host` stays).
+fn hide_userinfo(token: &str) -> std::borrow::Cow<'_, str> {
+    let (start, scheme) = match token.find("://") {
+        Some(i) => (i + 3, true),
+        None => (0, false),
+    };
+    let authority = &token[start..];
+    let authority = &authority[..authority.find('/').unwrap_or(authority.len())];
+    match authority.rfind('@') {
+        Some(at) if scheme || authority[..at].contains(':') => {
+            format!("{}***{}", &token[..start], &token[start + at..]).into()
+        }
+        _ => token.into(),
     }
 }
 
@@ -116,6 +167,20 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_controls_and_hides_credentials() {
+        assert_eq!(printable("a\u{1b}[2Jb\0c\nd"), "a\\u{1b}[2Jb\\u{0}c\\nd");
+        assert_eq!(
+            printable("`http://user:s3cret@127.0.0.1:8080/x` and https://h/p@q"),
+            "`http://***@127.0.0.1:8080/x` and https://h/p@q"
+        );
+        assert_eq!(printable("plain `text`"), "plain `text`");
+        assert_eq!(
+            printable("--set allow=[\"me:pw@example.com\", git@host]"),
+            "--set allow=[\"***@example.com\", git@host]"
+        );
+    }
 
     #[test]
     fn line_col_counts_characters_from_one() {

@@ -9,14 +9,17 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::host::Host;
 use crate::model::Level;
 use crate::policy::Tool;
 use crate::probe::{self, Health};
 use crate::profile::Profile;
 
-/// How a check came out, worst last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// How a check came out, worst last. In JSON: `"ok"`, `"warning"`, `"error"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Fine.
     Ok,
@@ -26,8 +29,8 @@ pub enum Status {
     Error,
 }
 
-/// One check.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One check; `clp doctor --json` prints them as `{"status", "what", "fix"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
     /// How it came out.
     pub status: Status,

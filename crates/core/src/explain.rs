@@ -102,6 +102,7 @@ pub fn explain(profile: &Profile, loaded: &Loaded) -> Vec<Row> {
     for (k, v) in &profile.claude.settings {
         row(&format!("claude.settings.{k}"), v.clone());
     }
+    row("claude.share", json!(profile.claude.share));
     row("container.engine", json!(profile.container.engine));
     row("container.image", json!(profile.container.image));
     // The tiers follow model.default unless set; the protected list follows the

@@ -372,6 +372,27 @@ impl Dir {
             .map_err(|e| FsError::from_errno(&self.path.join(name), e))
     }
 
+    /// Removes the temporary files of writers that died before their rename (a clp
+    /// killed mid-write): `.clp-<pid>-...` whose process is gone. A live writer's file
+    /// stays; so does one whose pid was reused since, until a later sweep. Every write
+    /// sweeps its directory first, so a kill leaves debris only until the next launch.
+    fn sweep_temps(&self) {
+        for name in self.names() {
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".clp-")) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            let gone = pid > 0
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                    == Err(Errno::ESRCH);
+            if gone {
+                let _ = unlinkat(&self.fd, name.as_os_str(), UnlinkatFlags::NoRemoveDir);
+            }
+        }
+    }
+
     /// Writes `contents` into a new temporary file in this directory.
     fn temp(&self, contents: &[u8], mode: u32) -> Result<std::ffi::OsString, FsError> {
         for attempt in 0..100u32 {
@@ -409,13 +430,45 @@ impl Dir {
     /// Replaces the file `name` in this directory with `contents` atomically (temporary
     /// file + rename), unless it already holds exactly that with `mode`. A symbolic link
     /// or anything else at `name` is replaced, never followed. Returns whether it wrote.
+    ///
+    /// A missing file is created without replacing one a concurrent writer made
+    /// meanwhile, if that one holds the same: concurrent launches of one profile write
+    /// the same settings, and a rename over the first one's file would pull it from
+    /// under that launch's mount (bubblewrap cannot mount a deleted file's descriptor).
     pub fn write_atomic(&self, name: &OsStr, contents: &[u8], mode: u32) -> Result<bool, FsError> {
-        if self.read(name) == Some((contents.to_vec(), mode)) {
+        self.sweep_temps();
+        let wanted = Some((contents.to_vec(), mode));
+        let found = self.read(name);
+        if found == wanted {
             return Ok(false);
         }
         let tmp = self.temp(contents, mode)?;
-        renameat(&self.fd, tmp.as_os_str(), &self.fd, name).map_err(|e| {
+        let unlink_tmp = || {
             let _ = unlinkat(&self.fd, tmp.as_os_str(), UnlinkatFlags::NoRemoveDir);
+        };
+        if found.is_none() {
+            let created = nix::fcntl::renameat2(
+                &self.fd,
+                tmp.as_os_str(),
+                &self.fd,
+                name,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            );
+            match created {
+                Ok(()) => return Ok(true),
+                Err(Errno::EEXIST) if self.read(name) == wanted => {
+                    unlink_tmp();
+                    return Ok(false);
+                }
+                Err(Errno::EEXIST) => {}
+                Err(e) => {
+                    unlink_tmp();
+                    return Err(FsError::from_errno(&self.path.join(name), e));
+                }
+            }
+        }
+        renameat(&self.fd, tmp.as_os_str(), &self.fd, name).map_err(|e| {
+            unlink_tmp();
             FsError::from_errno(&self.path.join(name), e)
         })?;
         Ok(true)
@@ -424,6 +477,7 @@ impl Dir {
     /// Creates the file `name` with `contents` only if nothing exists at `name` (not even
     /// a dangling symbolic link). Returns whether it was created.
     pub fn create_new(&self, name: &OsStr, contents: &[u8], mode: u32) -> Result<bool, FsError> {
+        self.sweep_temps();
         // The usual case on a relaunch: there already. Looking first spares a temporary
         // file (written, synced, then removed) on every launch; the exclusive rename
         // below still decides when two launches race to create it.

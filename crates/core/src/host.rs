@@ -59,6 +59,12 @@ pub struct Host {
     pub existing: std::collections::BTreeSet<PathBuf>,
     /// Those of them that are regular files (the others are directories or worse).
     pub files: std::collections::BTreeSet<PathBuf>,
+    /// Those of them that are symbolic links.
+    pub links: std::collections::BTreeSet<PathBuf>,
+    /// The top-level keys of Claude Code settings files that were read.
+    pub settings_keys: BTreeMap<PathBuf, Vec<String>>,
+    /// Those of them that are an empty file or an empty directory.
+    pub empty: std::collections::BTreeSet<PathBuf>,
     /// The entries of directories that were listed (a workspace's `.git/modules`).
     pub listings: BTreeMap<PathBuf, Vec<String>>,
     /// How paths resolve on this machine (symbolic links, `..`).
@@ -101,6 +107,8 @@ pub struct Needs {
     /// Directories whose entries matter, each with the names below every entry whose
     /// existence matters too (`.git/modules` and, for each submodule, its `config`).
     pub lists: Vec<(PathBuf, Vec<String>)>,
+    /// Claude Code settings files whose top-level keys matter (the profile config dir's).
+    pub settings: Vec<PathBuf>,
 }
 
 /// A local user account.
@@ -253,6 +261,9 @@ impl Host {
                 .chain([home.join(".claude/ide")])
                 .collect(),
             files: [home.join("project/.git/config")].into_iter().collect(),
+            links: Default::default(),
+            settings_keys: BTreeMap::new(),
+            empty: Default::default(),
             listings: BTreeMap::new(),
             fs: FsView::Fixed(BTreeMap::new()),
             other_homes: std::sync::OnceLock::from(vec![PathBuf::from("/home/other")]),
@@ -355,6 +366,9 @@ pub mod detect {
             users: BTreeMap::new(),
             existing: Default::default(),
             files: Default::default(),
+            links: Default::default(),
+            settings_keys: BTreeMap::new(),
+            empty: Default::default(),
             listings: BTreeMap::new(),
             fs: FsView::Live,
             other_homes: std::sync::OnceLock::new(),
@@ -449,6 +463,14 @@ pub mod detect {
                 if m.is_file() {
                     host.files.insert(p.clone());
                 }
+                if m.is_symlink() {
+                    host.links.insert(p.clone());
+                }
+                let empty = (m.is_file() && m.len() == 0)
+                    || (m.is_dir() && std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none()));
+                if empty {
+                    host.empty.insert(p.clone());
+                }
             }
         }
     }
@@ -462,6 +484,10 @@ pub mod detect {
             locate_user(host, user);
         }
         probe_paths(host, &needs.paths);
+        for file in &needs.settings {
+            let keys = settings_keys(file);
+            host.settings_keys.insert(file.clone(), keys);
+        }
         for (dir, below) in &needs.lists {
             // Not through a symbolic link: a planted one would name entries elsewhere.
             let real = dir.symlink_metadata().is_ok_and(|m| m.is_dir());
@@ -481,6 +507,18 @@ pub mod detect {
             probe_paths(host, &paths);
             host.listings.insert(dir.clone(), names);
         }
+    }
+
+    /// The top-level keys of a Claude Code settings file (none when it is missing, a
+    /// link, too large or not a JSON object).
+    fn settings_keys(file: &Path) -> Vec<String> {
+        let read = || -> Option<Vec<String>> {
+            let dir = crate::fsafe::Dir::open_trusted(file.parent()?).ok()?;
+            let bytes = dir.read_file(file.file_name()?, 1 << 20)?;
+            let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+            Some(v.as_object()?.keys().cloned().collect())
+        };
+        read().unwrap_or_default()
     }
 
     /// Looks up one more program and records it in the host.

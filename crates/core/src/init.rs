@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::builtin::BUILTINS;
 use crate::error::{Error, LoadError};
 use crate::keypath::did_you_mean;
+use crate::model::profile_name_problem;
 use crate::source::{Catalog, Origin, Source};
 
 /// The name of the schema file `clp init` keeps beside the user's profiles.
@@ -18,16 +19,6 @@ pub struct NewProfile {
     pub path: PathBuf,
     /// Its text.
     pub text: String,
-}
-
-/// Whether `name` can be a new profile's name: letters, digits, `-` and `_`, not
-/// starting with `-` (no path separator, no `..`, nothing a shell would split).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The new profile `name` in `dir`, copied from the built-in `from` and checked with its
@@ -48,10 +39,10 @@ pub fn new_profile(
             .hint(hint)
             .into());
     };
-    if !valid_name(name) {
-        return Err(Error::usage(format!("`{name}` is not a profile name"))
-            .hint("use letters, digits, `-` and `_`")
-            .into());
+    // The loader's rule: a name it would refuse is never written (and so never a path
+    // outside `dir`).
+    if let Some(problem) = profile_name_problem(name) {
+        return Err(Error::usage(problem).into());
     }
     let path = dir.join(format!("{name}.toml"));
     if path.symlink_metadata().is_ok() {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::diag::{line_col, short, Diagnostic};
 use crate::keypath::{did_you_mean, dotted, pointer_to_path, Part, Seg, Spans};
-use crate::model::RawProfile;
+use crate::model::{profile_name_problem, RawProfile};
 use crate::schema::{profile_schema, profile_validator, resolve_ref};
 use crate::source::{Origin, Source};
 
@@ -171,132 +171,138 @@ pub fn check_value(value: &Value) -> Vec<(Vec<Seg>, Part, Diagnostic)> {
     out
 }
 
-fn schema_problems(value: &Value) -> Vec<(Vec<Seg>, Part, Diagnostic)> {
-    let schema = profile_schema();
+type Problem = (Vec<Seg>, Part, Diagnostic);
+
+fn schema_problems(value: &Value) -> Vec<Problem> {
     let mut out = Vec::new();
     for err in profile_validator().iter_errors(value) {
         let path = pointer_to_path(err.instance_path().as_str());
         let key = dotted(&path);
+        // A profile name breaks one rule of several (pattern, length, reserved); the
+        // rule itself says which, once.
+        if key == "extends" {
+            if let Some(problem) = err.instance().as_str().and_then(profile_name_problem) {
+                if !out.iter().any(|(p, _, _): &Problem| *p == path) {
+                    out.push((path, Part::Value, Diagnostic::new(key, problem)));
+                }
+                continue;
+            }
+        }
+        let instance = err.instance();
         match err.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = known_keys(schema, &path);
-                for name in unexpected {
-                    let mut p = path.clone();
-                    p.push(Seg::Key(name.clone()));
-                    let mut d = Diagnostic::new(dotted(&p), format!("unknown key `{name}`"));
-                    d.hint = Some(match did_you_mean(name, &known) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!(
-                            "known keys here: {}",
-                            known
-                                .iter()
-                                .map(|k| format!("`{k}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    });
-                    out.push((p, Part::Key, d));
-                }
-            }
-            ValidationErrorKind::Type { kind } => {
-                let expected = match kind {
-                    TypeKind::Single(t) => article(&t.to_string()),
-                    TypeKind::Multiple(ts) => ts
-                        .into_iter()
-                        .map(|t| article(&t.to_string()))
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                };
-                let found = article(json_kind(err.instance()));
-                out.push((
-                    path,
-                    Part::Value,
-                    Diagnostic::new(key, format!("expected {expected}, found {found}")),
-                ));
-            }
-            ValidationErrorKind::Enum { options } => {
-                let choices: Vec<String> = options
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .map(|s| format!("`{s}`"))
-                    .collect();
-                let mut d = Diagnostic::new(
-                    key.clone(),
-                    format!(
-                        "{} is not one of {}",
-                        short(err.instance()),
-                        choices.join(", ")
-                    ),
-                );
-                let given = err.instance().as_str().unwrap_or_default();
-                let names: Vec<&str> = options
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                if key == "isolation.level" {
-                    d.hint = Some(
-                        "levels are `env` (A: environment only), `sandbox` (B: bubblewrap), \
-                         `container` (C: Docker or Podman)"
-                            .into(),
-                    );
-                } else if let Some(s) = did_you_mean(given, &names) {
-                    d.hint = Some(format!("did you mean `{s}`?"));
-                }
-                out.push((path, Part::Value, d));
+                out.extend(unknown_keys(&path, unexpected));
             }
             ValidationErrorKind::PropertyNames { error } => {
                 let name = error.instance().as_str().unwrap_or_default().to_owned();
-                let mut p = path.clone();
+                let mut p = path;
                 p.push(Seg::Key(name.clone()));
-                out.push((
-                    p.clone(),
-                    Part::Key,
-                    Diagnostic::new(
-                        dotted(&p),
-                        format!("`{name}` is not a valid environment variable name"),
-                    )
-                    .with_hint("use letters, digits and `_`, not starting with a digit"),
-                ));
+                let message = format!("`{name}` is not a valid environment variable name");
+                let d = Diagnostic::new(dotted(&p), message)
+                    .with_hint("use letters, digits and `_`, not starting with a digit");
+                out.push((p, Part::Key, d));
             }
-            ValidationErrorKind::Minimum { limit } => out.push((
-                path,
-                Part::Value,
-                Diagnostic::new(key, format!("must be at least {limit}")),
-            )),
-            ValidationErrorKind::Maximum { limit } => out.push((
-                path,
-                Part::Value,
-                Diagnostic::new(key, format!("must be at most {limit}")),
-            )),
-            ValidationErrorKind::MinLength { .. } => {
-                out.push((path, Part::Value, Diagnostic::new(key, "must not be empty")))
-            }
-            ValidationErrorKind::Pattern { pattern } => {
-                let given = short(err.instance());
-                let d = match pattern.as_str() {
-                    "^/" => Diagnostic::new(key, format!("{given} is not a path"))
-                        .with_hint("write a path on the server, starting with `/`"),
-                    p if p.contains("[A-Za-z_][A-Za-z0-9_]*") => {
-                        Diagnostic::new(key, format!("{given} is not an environment variable name"))
-                    }
-                    p if p.contains("[A-Za-z0-9_.-]") => {
-                        Diagnostic::new(key, format!("{given} is not a valid alias name"))
-                            .with_hint(
-                                "use letters, digits, `_`, `.` and `-` (it becomes a shell alias)",
-                            )
-                    }
-                    _ => Diagnostic::new(key, format!("{given} does not match `{pattern}`")),
-                };
-                out.push((path, Part::Value, d));
-            }
-            _ => out.push((path, Part::Value, Diagnostic::new(key, err.to_string()))),
+            kind => out.push((path, Part::Value, value_problem(key, kind, instance, &err))),
         }
     }
     out
+}
+
+/// Keys the schema does not know in the table at `path`, each with a suggestion.
+fn unknown_keys(path: &[Seg], unexpected: &[String]) -> Vec<Problem> {
+    let known = known_keys(profile_schema(), path);
+    let listed = || {
+        let names: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+        format!("known keys here: {}", names.join(", "))
+    };
+    unexpected
+        .iter()
+        .map(|name| {
+            let mut p = path.to_vec();
+            p.push(Seg::Key(name.clone()));
+            let mut d = Diagnostic::new(dotted(&p), format!("unknown key `{name}`"));
+            d.hint = Some(match did_you_mean(name, &known) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => listed(),
+            });
+            (p, Part::Key, d)
+        })
+        .collect()
+}
+
+/// What is wrong with a value the schema refused, in the words of its rule.
+fn value_problem(
+    key: String,
+    kind: &ValidationErrorKind,
+    instance: &Value,
+    err: &dyn std::fmt::Display,
+) -> Diagnostic {
+    match kind {
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => article(&t.to_string()),
+                TypeKind::Multiple(ts) => ts
+                    .into_iter()
+                    .map(|t| article(&t.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            };
+            let found = article(json_kind(instance));
+            Diagnostic::new(key, format!("expected {expected}, found {found}"))
+        }
+        ValidationErrorKind::Enum { options } => enum_problem(key, options, instance),
+        ValidationErrorKind::Minimum { limit } => {
+            Diagnostic::new(key, format!("must be at least {limit}"))
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            Diagnostic::new(key, format!("must be at most {limit}"))
+        }
+        ValidationErrorKind::MinLength { .. } => Diagnostic::new(key, "must not be empty"),
+        ValidationErrorKind::Pattern { pattern } => pattern_problem(key, pattern, instance),
+        _ => Diagnostic::new(key, err.to_string()),
+    }
+}
+
+/// A value that is not one of an enum's choices: the choices, and the likely one.
+fn enum_problem(key: String, options: &Value, instance: &Value) -> Diagnostic {
+    let names: Vec<&str> = options
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let choices: Vec<String> = names.iter().map(|s| format!("`{s}`")).collect();
+    let message = format!("{} is not one of {}", short(instance), choices.join(", "));
+    let given = instance.as_str().unwrap_or_default();
+    let hint = if key == "isolation.level" {
+        Some(
+            "levels are `env` (A: environment only), `sandbox` (B: bubblewrap), \
+             `container` (C: Docker or Podman)"
+                .into(),
+        )
+    } else {
+        did_you_mean(given, &names).map(|s| format!("did you mean `{s}`?"))
+    };
+    let mut d = Diagnostic::new(key, message);
+    d.hint = hint;
+    d
+}
+
+/// A string that does not match its key's pattern, said for what the pattern means.
+fn pattern_problem(key: String, pattern: &str, instance: &Value) -> Diagnostic {
+    let given = short(instance);
+    match pattern {
+        "^/" => Diagnostic::new(key, format!("{given} is not a path"))
+            .with_hint("write a path on the server, starting with `/`"),
+        p if p.contains("[A-Za-z_][A-Za-z0-9_]*") => {
+            Diagnostic::new(key, format!("{given} is not an environment variable name"))
+        }
+        p if p.contains("[A-Za-z0-9_.-]") => {
+            Diagnostic::new(key, format!("{given} is not a valid alias name"))
+                .with_hint("use letters, digits, `_`, `.` and `-` (it becomes a shell alias)")
+        }
+        _ => Diagnostic::new(key, format!("{given} does not match `{pattern}`")),
+    }
 }
 
 /// The keys the schema allows in the table at `path`.

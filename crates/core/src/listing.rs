@@ -137,12 +137,40 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// One profile file as `clp check` judged it.
-#[derive(Debug)]
+/// What `clp` alone prints: each profile and what it is for, then the next steps.
+pub fn overview(rows: &[Row]) -> String {
+    let width = rows
+        .iter()
+        .map(|r| r.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("Profiles (`clp list` shows their level, backend and file):\n");
+    for r in rows {
+        let about = match (r.valid, r.description.as_str()) {
+            (false, _) => format!("invalid: `clp check {}` says why", r.name),
+            (true, "") => r.source.clone(),
+            (true, d) => d.to_owned(),
+        };
+        out.push_str(&format!("  {:<width$}  {about}\n", r.name));
+    }
+    out.push_str(
+        "\nNext:\n  \
+         clp use PROFILE               start Claude Code under a profile\n  \
+         clp show PROFILE              what it sets, and where each value comes from\n  \
+         clp init NEW --from PROFILE   a profile of your own, starting from one of these\n  \
+         clp --help                    every command\n",
+    );
+    out
+}
+
+/// One profile file as `clp check` judged it; `clp check --json` prints a list of them
+/// as `{"name", "source", "problems": [diagnostic...]}`.
+#[derive(Debug, Serialize)]
 pub struct Checked {
     /// What the user named (a profile name, a file), or the profile's name.
     pub name: String,
     /// The file, as diagnostics name it (empty when it could not be read).
+    #[serde(rename = "source")]
     pub label: String,
     /// Every problem found; empty when the profile is valid.
     pub problems: Diagnostics,

@@ -12,7 +12,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::error::LoadError;
 use crate::keypath::{dotted, parse_dotted, Part, Seg};
 use crate::layer::{check_value, valid_value, Layer};
-use crate::model::RawProfile;
+use crate::model::{profile_name_problem, RawProfile};
 use crate::source::{Catalog, Source};
 
 impl Catalog {
@@ -27,6 +27,11 @@ impl Catalog {
     /// `extends` resolves through the catalog.
     pub fn load_source(&self, source: Source, overrides: &[Override]) -> Result<Loaded, LoadError> {
         let mut diagnostics = Vec::new();
+        if let Some(problem) = profile_name_problem(&source.name) {
+            // Its name becomes directories in clp's state: refused before anything
+            // else, but the file's own problems are reported too.
+            diagnostics.push(crate::source::bad_name(source.label(), problem));
+        }
         let mut chain = self.chain(source, &mut diagnostics)?;
         for o in overrides
             .iter()
@@ -106,7 +111,15 @@ impl Catalog {
                 };
                 let cycle = names.contains(&parent);
                 names.push(parent.clone());
-                if cycle {
+                if names.len() > MAX_CHAIN {
+                    diagnostics.push(at(
+                        format!(
+                            "the `extends` chain is longer than {MAX_CHAIN} profiles: {} -> ...",
+                            names[..4].join(" -> ")
+                        ),
+                        Some("inherit from fewer levels of profiles".into()),
+                    ));
+                } else if cycle {
                     diagnostics.push(at(
                         format!("`extends` forms a cycle: {}", names.join(" -> ")),
                         Some("remove `extends` from one profile of the cycle".into()),
@@ -130,6 +143,14 @@ impl Catalog {
         Ok(chain)
     }
 }
+
+/// The most profiles an `extends` chain may have: far more than anyone writes, and a
+/// bound on the work (and the output) a chain of hand-made or generated files can cause.
+pub const MAX_CHAIN: usize = 32;
+
+/// The most parts a `--set` key path may have: far more than any profile key has, and
+/// few enough that a hostile argument cannot nest the override without bound.
+pub const MAX_SET_DEPTH: usize = 32;
 
 /// A `--set key.path=value` override.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,13 +180,29 @@ impl Override {
                         .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             });
         if !valid_key {
-            return Err(format!("`{key}` is not a key path like `backend.url`"));
+            return Err(format!(
+                "`{}` is not a key path like `backend.url`",
+                crate::diag::printable(key)
+            ));
         }
-        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .and_then(|v| serde_json::to_value(v).ok())
-            .unwrap_or_else(|| Value::String(value.to_owned()));
+        if key.split('.').count() > MAX_SET_DEPTH {
+            return Err(format!(
+                "the key path has more than {MAX_SET_DEPTH} parts; no profile key is that deep"
+            ));
+        }
+        let parsed = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+            Ok(mut t) => t.remove("v").and_then(|v| serde_json::to_value(v).ok()),
+            // Meant as TOML (an array, a table, a quoted string) but not valid: an error,
+            // not a string that would only fail later, or not at all.
+            Err(e) if value.trim_start().starts_with(['[', '{', '"', '\'']) => {
+                return Err(format!(
+                    "the value of `{key}` is not valid TOML: {}",
+                    e.message().trim()
+                ));
+            }
+            Err(_) => None,
+        }
+        .unwrap_or_else(|| Value::String(value.to_owned()));
         Ok(Override {
             raw: arg.to_owned(),
             key: key.to_owned(),

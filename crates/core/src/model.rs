@@ -34,10 +34,12 @@ pub struct RawProfile {
     ///
     /// Looked up like any profile name (`--profiles-dir`, the user's profile dir, the
     /// built-ins). Keys set here override the parent's; tables merge key by key and lists
-    /// replace the parent's list. Cycles are an error.
+    /// replace the parent's list. Cycles are an error. A profile's name is its file's
+    /// name without `.toml`: ASCII letters, digits, `_`, `.` and `-`, not starting with
+    /// `.` or `-`, at most 64 characters, and not `logs`.
     ///
     /// Example: `extends = "local-glm"`
-    pub extends: Option<NonEmpty>,
+    pub extends: Option<ProfileName>,
 
     /// Shell alias that `clp shell-init` defines for `clp use <this profile>`.
     ///
@@ -241,7 +243,10 @@ pub struct RawModel {
 
     /// Context window of the served model, in tokens (`CLAUDE_CODE_MAX_CONTEXT_TOKENS`).
     ///
-    /// Set it to llama-server's `-c`; Claude Code then compacts before the server refuses.
+    /// Unset: clp asks the server at launch (llama-server's `n_ctx`, from `/v1/models` or
+    /// `/props`). Set: a warning when the server has less. Either way clp also sets
+    /// `CLAUDE_CODE_MAX_OUTPUT_TOKENS` (a sixteenth of the window, 2,048 to 16,000, unless
+    /// `env` sets it), so that Claude Code compacts before the server refuses a request.
     ///
     /// Example: `context = 32768`
     pub context: Option<ContextTokens>,
@@ -446,6 +451,57 @@ pub struct RawClaude {
     ///
     /// Example: `settings = { cleanupPeriodDays = 7 }`
     pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+
+    /// Parts of the main install's `~/.claude` this profile sees in its own config dir,
+    /// without a copy and without write access: `CLAUDE.md` (your instructions),
+    /// `agents`, `skills`, `commands`, `output-styles`. Nothing else can be shared:
+    /// credentials, `settings.json`, `.claude.json`, projects and history never are.
+    /// Levels B and C mount them read-only; level A links them (read-only is then not
+    /// enforced: Claude Code runs as you). What the profile's config dir has of its own
+    /// wins, and a part that is a symbolic link is not shared.
+    ///
+    /// Default: nothing. Example: `share = ["CLAUDE.md", "agents", "skills"]`
+    pub share: Option<Vec<Shared>>,
+}
+
+/// A part of the main install's `~/.claude` that a profile can see read-only.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum Shared {
+    /// `CLAUDE.md`: your own instructions.
+    #[serde(rename = "CLAUDE.md")]
+    ClaudeMd,
+    /// `agents/`: your subagents.
+    #[serde(rename = "agents")]
+    Agents,
+    /// `skills/`: your skills.
+    #[serde(rename = "skills")]
+    Skills,
+    /// `commands/`: your slash commands.
+    #[serde(rename = "commands")]
+    Commands,
+    /// `output-styles/`: your output styles.
+    #[serde(rename = "output-styles")]
+    OutputStyles,
+}
+
+impl Shared {
+    /// Its name in `~/.claude`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shared::ClaudeMd => "CLAUDE.md",
+            Shared::Agents => "agents",
+            Shared::Skills => "skills",
+            Shared::Commands => "commands",
+            Shared::OutputStyles => "output-styles",
+        }
+    }
+
+    /// Whether it is a file (the others are directories).
+    pub fn is_file(self) -> bool {
+        self == Shared::ClaudeMd
+    }
 }
 
 /// The container engine and image used at level `container`.
@@ -772,6 +828,66 @@ checked_string!(
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     }
+);
+
+/// The longest profile name: it names a directory, a log file and a container.
+pub const PROFILE_NAME_MAX: usize = 64;
+
+/// Names a profile cannot have, because clp keeps something else beside the profiles'
+/// own dirs in its state dir under that name (`<state>/logs`: the network logs, which a
+/// session of a profile named `logs` could otherwise write).
+pub const RESERVED_PROFILE_NAMES: &[&str] = &["logs"];
+
+/// Why `name` cannot name a profile, or `None` when it can. The one rule for every
+/// profile name: a file's stem, `extends`, `clp init NAME`.
+///
+/// A name becomes a file name (`<name>.toml`), a directory in clp's state and runtime
+/// dirs, a log file, part of a container name and a word in shell aliases: so ASCII
+/// letters, digits, `_`, `.` and `-`, not starting with `.` or `-` (never `..`, never an
+/// option), at most [`PROFILE_NAME_MAX`] characters, and not one of
+/// [`RESERVED_PROFILE_NAMES`].
+pub fn profile_name_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if name.is_empty() {
+        Some("a profile name cannot be empty".into())
+    } else if !first_ok || !rest_ok {
+        Some(format!(
+            "`{}` is not a profile name: use letters, digits, `_`, `.` and `-`, \
+             starting with a letter, a digit or `_`",
+            name.escape_debug()
+        ))
+    } else if name.len() > PROFILE_NAME_MAX {
+        Some(format!(
+            "a profile name has at most {PROFILE_NAME_MAX} characters, this one {}",
+            name.len()
+        ))
+    } else if RESERVED_PROFILE_NAMES.contains(&name) {
+        Some(format!(
+            "`{name}` is reserved: clp keeps its own files under that name in its state dir"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The pattern of a profile name, as the schema says it (with `maxLength` and the
+/// reserved names beside it).
+pub const PROFILE_NAME_PATTERN: &str = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$";
+
+checked_string!(
+    /// A profile name (see [`profile_name_problem`]).
+    ProfileName,
+    {
+        "type": "string",
+        "pattern": PROFILE_NAME_PATTERN,
+        "maxLength": PROFILE_NAME_MAX,
+        "not": { "enum": RESERVED_PROFILE_NAMES }
+    },
+    |s| profile_name_problem(s).is_none()
 );
 
 /// Defines a bounded integer newtype, enforced by `Deserialize` and said by its schema.

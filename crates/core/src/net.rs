@@ -125,6 +125,12 @@ impl HostPattern {
         if text.is_empty() {
             return Err(bad("empty entry"));
         }
+        if text.contains('@') {
+            // Never quoted back: it may be a `user:password@host`.
+            return Err(
+                "a host pattern has no `@`: write the host alone, without credentials".into(),
+            );
+        }
         if text.contains("://") || text.contains('/') {
             return Err(bad("write the host alone, without a scheme or path"));
         }

@@ -30,6 +30,8 @@ pub struct LaunchPlan {
     pub dirs: Vec<PathBuf>,
     /// Files to write first.
     pub files: Vec<PlannedFile>,
+    /// Symbolic links to make or to remove first.
+    pub links: Vec<PlannedLink>,
     /// Checks to run before exec.
     pub preflight: Vec<Preflight>,
     /// What the user should know about this launch (shown by `show`, `doctor`, dry runs).
@@ -120,6 +122,29 @@ pub enum WritePolicy {
     MountPoint,
 }
 
+/// A symbolic link clp owns: made where nothing is (level A's shared parts of the main
+/// install), or removed where it stands (before a boundary mounts there instead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedLink {
+    /// The link's path.
+    pub link: PathBuf,
+    /// What it points to.
+    pub target: PathBuf,
+    /// Make it, or remove it.
+    pub action: LinkAction,
+}
+
+/// What to do with a [`PlannedLink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkAction {
+    /// Make the link when nothing is at its path.
+    Create,
+    /// Remove the link when it is exactly this link (to this target); anything else
+    /// there stays.
+    Remove,
+}
+
 /// A check before exec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "check", rename_all = "kebab-case")]
@@ -145,6 +170,19 @@ pub enum Preflight {
         model: String,
         /// Wait for the model instead of warning.
         required: bool,
+    },
+    /// Ask the backend how much context a request may use (llama-server's `n_ctx`):
+    /// the session's budget when the profile does not say, a warning when the profile
+    /// says more than the server has.
+    Context {
+        /// The backend's base URL.
+        base: String,
+        /// Full URL of the models list.
+        models: String,
+        /// The profile's model.
+        model: Option<String>,
+        /// `model.context`, when the profile sets it.
+        declared: Option<u32>,
     },
     /// A program must be installed.
     Program {
@@ -250,6 +288,20 @@ pub struct Boundary {
     pub watch: Vec<PathBuf>,
     /// The session's own dir (see [`LaunchPlan::session_dir`]).
     pub session: PathBuf,
+    /// Claude Code's settings and global config the session can write (its config dir's
+    /// `settings.json`, and `.claude.json`), checked after the session for what would run
+    /// at the next launch (see `watch::config`).
+    pub claude_files: ClaudeFiles,
+}
+
+/// The Claude Code files of a session's config that can make a later launch run code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClaudeFiles {
+    /// `<config dir>/settings.json` (user settings: hooks, status line, helpers).
+    pub settings: PathBuf,
+    /// `.claude.json` (user-scope MCP servers): in the config dir, or `~/.claude.json`
+    /// for the main install.
+    pub global: PathBuf,
 }
 
 /// Who a boundary runs as: the same uid as clp, or (when clp runs as root) an
@@ -321,6 +373,8 @@ pub enum Why {
     Protected,
     /// The session's view of the main install's IDE lock files.
     IdeLocks,
+    /// A part of the main install's `~/.claude` the profile shares (`claude.share`).
+    Shared,
     /// The rendered settings file.
     Settings,
     /// A program the boundary would hide (Claude Code under the home), mounted elsewhere.

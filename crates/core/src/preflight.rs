@@ -52,8 +52,29 @@ pub fn check_programs(plan: &LaunchPlan, host: &Host) -> Result<(), Error> {
 
 const SKIP: &str = "or skip this check with `--no-check`";
 
-/// Runs the plan's backend checks, reporting progress through `events`.
-pub fn run(plan: &LaunchPlan, events: &mut dyn FnMut(Event)) -> Result<(), Error> {
+/// What the backend said about itself, for the launch's rendering (see
+/// [`Facts::apply`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The context a request may use, when the server says.
+    pub context: Option<u32>,
+}
+
+impl Facts {
+    /// `profile` with what the server said where the profile is silent: the context
+    /// (`model.context`) when the profile does not set it. `None` when nothing changes.
+    pub fn apply(&self, profile: &crate::Profile) -> Option<crate::Profile> {
+        let context = self.context.filter(|_| profile.model.context.is_none())?;
+        let mut p = profile.clone();
+        p.model.context = Some(context);
+        Some(p)
+    }
+}
+
+/// Runs the plan's backend checks, reporting progress through `events`; returns what
+/// the backend said about itself.
+pub fn run(plan: &LaunchPlan, events: &mut dyn FnMut(Event)) -> Result<Facts, Error> {
+    let mut facts = Facts::default();
     let mut deadline = Instant::now();
     for p in &plan.preflight {
         match p {
@@ -67,10 +88,46 @@ pub fn run(plan: &LaunchPlan, events: &mut dyn FnMut(Event)) -> Result<(), Error
                 model,
                 required,
             } => wait_model(url, model, *required, deadline, events)?,
+            Preflight::Context {
+                base,
+                models,
+                model,
+                declared,
+            } => {
+                facts.context =
+                    probe::server_context(base, models, model.as_deref(), Duration::from_secs(2));
+                if let Some(warning) = context_warning(*declared, facts.context) {
+                    events(warning);
+                }
+            }
             Preflight::Program { .. } => {}
         }
     }
-    Ok(())
+    Ok(facts)
+}
+
+/// A warning when the profile declares more context than the server has, or when the
+/// server's is too small for Claude Code to compact in time.
+fn context_warning(declared: Option<u32>, served: Option<u32>) -> Option<Event> {
+    let served = served?;
+    let budget = crate::context::budget(declared.unwrap_or(served).min(served));
+    if budget.room == 0 {
+        return crate::context::note(&budget).map(|message| Event::Warning {
+            message,
+            hint: None,
+        });
+    }
+    let declared = declared?;
+    (declared > served).then(|| Event::Warning {
+        message: format!(
+            "`model.context` is {declared} tokens but the server's context is {served}: \
+             Claude Code would send requests the server refuses before it compacts"
+        ),
+        hint: Some(format!(
+            "set `model.context = {served}` (or leave it out: clp then asks the server), or \
+             restart llama-server with `-c {declared}`"
+        )),
+    })
 }
 
 fn wait_healthy(

@@ -108,6 +108,39 @@ pub fn model_ids(body: &Value) -> Vec<String> {
     ids
 }
 
+/// The context a request to `model` may use, as llama-server reports it: the model's
+/// `meta.n_ctx` in `GET models_url` (one entry per model, also with the management API),
+/// else `default_generation_settings.n_ctx` at `GET /props`. `None` for a server that
+/// says neither (not a llama-server).
+pub fn server_context(
+    base_url: &str,
+    models_url: &str,
+    model: Option<&str>,
+    timeout: Duration,
+) -> Option<u32> {
+    let get = |url: &str| -> Option<Value> {
+        let mut resp = agent_for(url, timeout).get(url).call().ok()?;
+        if resp.status().as_u16() != 200 {
+            return None;
+        }
+        resp.body_mut().read_json().ok()
+    };
+    let n = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    let listed = model.and_then(|m| {
+        get(models_url)?
+            .get("data")?
+            .as_array()?
+            .iter()
+            .find(|e| e.get("id").and_then(Value::as_str) == Some(m))
+            .and_then(|e| n(e.get("meta")?.get("n_ctx")?))
+    });
+    listed.or_else(|| {
+        n(get(&format!("{base_url}/props"))?
+            .get("default_generation_settings")?
+            .get("n_ctx")?)
+    })
+}
+
 /// The server's build as llama-server reports it at `GET /props` (`build_info`), if any.
 pub fn server_build(base_url: &str, timeout: Duration) -> Option<String> {
     let mut resp = agent(timeout)

@@ -16,7 +16,7 @@ use crate::merge::Loaded;
 use crate::model::{
     AuthMode, BaseUrl, Engine, HostPattern, HttpMethod, Level, NetworkMode, RawAuth, RawBackend,
     RawClaude, RawContainer, RawIsolation, RawModel, RawNetwork, RawPermissions, RawProfile,
-    RawSwitch, RawWorkspace, VersionSpec,
+    RawSwitch, RawWorkspace, Shared, VersionSpec,
 };
 use crate::rules::{credential_mismatch, CREDENTIAL_KEYS};
 
@@ -203,6 +203,8 @@ pub struct Claude {
     pub version: Option<VersionSpec>,
     /// Extra settings keys.
     pub settings: serde_json::Map<String, serde_json::Value>,
+    /// What of the main install's `~/.claude` the profile sees read-only.
+    pub share: Vec<Shared>,
 }
 
 /// Container engine and image.
@@ -512,83 +514,11 @@ fn resolve_workspace(raw: RawWorkspace, level: Level, host: &Host, p: &mut Probl
         None => host.cwd.clone(),
     };
     let path = host.realpath(&written);
-    let resolved = |written: &Path, real: &Path| {
-        if written == real {
-            String::new()
-        } else {
-            format!(" (it resolves to `{}`)", real.display())
-        }
-    };
-    // The current directory at level A is not judged: nothing of it is made writable
-    // or mounted there, so nothing would come of a refusal (and the launch path spares
-    // resolving the dozen paths the judgement compares it with).
-    let judged = explicit || level != Level::Env;
-    if let Some(why) = judged
-        .then(|| crate::policy::refused_path(&written, host))
-        .flatten()
-    {
-        if explicit {
-            let message = format!(
-                "the workspace `{}` {why}{}",
-                written.display(),
-                resolved(&written, &path)
-            );
-            p.at(
-                "workspace.path",
-                Diagnostic::new("workspace.path", message)
-                    .with_hint("point it at one project directory, e.g. `~/src/my-project`"),
-            );
-        } else {
-            // Nothing in a file set the workspace: point at what made it matter.
-            let message = format!(
-                "the workspace would be the current directory `{}`, which {why}{}: level \
-                 `{}` makes the workspace writable",
-                written.display(),
-                resolved(&written, &path),
-                level.as_str()
-            );
-            let d = p.loaded.diagnostic_at(
-                "isolation.level",
-                Diagnostic::new("workspace.path", message)
-                    .with_hint("run clp from a project directory, or set `workspace.path`"),
-            );
-            p.found.push(Diagnostic {
-                key: "workspace.path".into(),
-                ..d
-            });
-        }
-    }
-    let loaded = p.loaded;
-    let paths = |list: Option<Vec<String>>, key: &str| -> Vec<(PathBuf, PathBuf)> {
-        list.unwrap_or_default()
-            .iter()
-            .map(|x| absolute(x, loaded.dir_of(key), host))
-            .map(|w| (host.realpath(&w), w))
-            .collect()
-    };
-    let read_only = paths(read_only, "workspace.read-only");
-    let writable = paths(writable, "workspace.writable");
-    for (key, list) in [
-        ("workspace.read-only", &read_only),
-        ("workspace.writable", &writable),
-    ] {
-        for (real, written) in list {
-            if let Some(why) = crate::policy::refused_path(written, host) {
-                let message = format!("`{}` {why}{}", written.display(), resolved(written, real));
-                p.at(
-                    key,
-                    Diagnostic::new(key, message)
-                        .with_hint("name the specific directories Claude Code needs"),
-                );
-            }
-        }
-    }
-    let real = |list: Vec<(PathBuf, PathBuf)>| list.into_iter().map(|(r, _)| r).collect();
-    let (read_only, writable) = (real(read_only), real(writable));
+    judge_workspace(&written, &path, explicit, level, host, p);
     Workspace {
         path,
-        read_only,
-        writable,
+        read_only: extra_paths(read_only, "workspace.read-only", host, p),
+        writable: extra_paths(writable, "workspace.writable", host, p),
         protect: match protect {
             Some(list) => list
                 .iter()
@@ -602,6 +532,93 @@ fn resolve_workspace(raw: RawWorkspace, level: Level, host: &Host, p: &mut Probl
         },
         trust: trust.unwrap_or(false),
     }
+}
+
+/// ` (it resolves to `REAL`)` when a path's links lead elsewhere than it says.
+fn resolves_to(written: &Path, real: &Path) -> String {
+    if written == real {
+        String::new()
+    } else {
+        format!(" (it resolves to `{}`)", real.display())
+    }
+}
+
+/// The workspace judged after resolving its links: a refused one is a problem at
+/// `workspace.path`, or, when the current directory made it, at the level that makes a
+/// workspace writable (level A's is only the directory Claude Code starts in).
+fn judge_workspace(
+    written: &Path,
+    real: &Path,
+    explicit: bool,
+    level: Level,
+    host: &Host,
+    p: &mut Problems,
+) {
+    // The current directory at level A is not judged: nothing of it is made writable
+    // or mounted there, so nothing would come of a refusal (and the launch path spares
+    // resolving the dozen paths the judgement compares it with).
+    if !explicit && level == Level::Env {
+        return;
+    }
+    let Some(why) = crate::policy::refused_path(written, host) else {
+        return;
+    };
+    let resolved = resolves_to(written, real);
+    if explicit {
+        let message = format!("the workspace `{}` {why}{resolved}", written.display());
+        p.at(
+            "workspace.path",
+            Diagnostic::new("workspace.path", message)
+                .with_hint("point it at one project directory, e.g. `~/src/my-project`"),
+        );
+    } else {
+        // Nothing in a file set the workspace: point at what made it matter.
+        let message = format!(
+            "the workspace would be the current directory `{}`, which {why}{resolved}: level \
+             `{}` makes the workspace writable",
+            written.display(),
+            level.as_str()
+        );
+        let d = p.loaded.diagnostic_at(
+            "isolation.level",
+            Diagnostic::new("workspace.path", message)
+                .with_hint("run clp from a project directory, or set `workspace.path`"),
+        );
+        p.found.push(Diagnostic {
+            key: "workspace.path".into(),
+            ..d
+        });
+    }
+}
+
+/// `workspace.read-only` or `workspace.writable`: each entry absolute and resolved, and
+/// judged by the same rule as the workspace (a read-only view of a credential dir is
+/// still a leak).
+fn extra_paths(
+    list: Option<Vec<String>>,
+    key: &str,
+    host: &Host,
+    p: &mut Problems,
+) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in list.unwrap_or_default() {
+        let written = absolute(&entry, p.loaded.dir_of(key), host);
+        let real = host.realpath(&written);
+        if let Some(why) = crate::policy::refused_path(&written, host) {
+            let message = format!(
+                "`{}` {why}{}",
+                written.display(),
+                resolves_to(&written, &real)
+            );
+            p.at(
+                key,
+                Diagnostic::new(key, message)
+                    .with_hint("name the specific directories Claude Code needs"),
+            );
+        }
+        out.push(real);
+    }
+    out
 }
 
 fn resolve_permissions(raw: RawPermissions) -> Permissions {
@@ -619,12 +636,17 @@ fn resolve_claude(raw: RawClaude) -> Claude {
         args,
         version,
         settings,
+        share,
     } = raw;
+    let mut share = share.unwrap_or_default();
+    share.sort();
+    share.dedup();
     Claude {
         command: command.map_or_else(|| "claude".into(), |c| c.into_string()),
         args: args.unwrap_or_default(),
         settings: settings.unwrap_or_default(),
         version,
+        share,
     }
 }
 

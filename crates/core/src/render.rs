@@ -13,7 +13,9 @@ use crate::error::Error;
 use crate::host::{Host, Needs};
 use crate::level;
 use crate::model::Level;
-use crate::plan::{EnvPlan, LaunchPlan, PlannedFile, Preflight, StatePaths, WritePolicy};
+use crate::plan::{
+    EnvPlan, LaunchPlan, LinkAction, PlannedFile, PlannedLink, Preflight, StatePaths, WritePolicy,
+};
 use crate::policy::{Tool, SCRUBBED, SCRUBBED_OAUTH};
 use crate::profile::{Auth, Profile, Secret};
 use crate::settings::{backend_env, render_settings, seed_claude_json, settings_text};
@@ -98,6 +100,7 @@ pub fn needs(profile: &Profile, host: &Host) -> Needs {
         users: profile.isolation.user.iter().cloned().collect(),
         paths,
         lists,
+        settings: vec![profile.isolation.config_dir.join("settings.json")],
     }
 }
 
@@ -120,6 +123,7 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         cwd: profile.workspace.path.clone(),
         dirs: Vec::new(),
         files: Vec::new(),
+        links: Vec::new(),
         preflight: preflight(profile),
         notes: Vec::new(),
         owner: None,
@@ -128,11 +132,15 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
         network: None,
     };
     plan.notes.extend(crate::network::note(profile));
+    plan.notes.extend(context_note(profile));
     plan.network = crate::network::plan(profile, host);
     if let Some(net) = &plan.network {
         plan.env.set.extend(crate::network::env(net));
     }
-    let settings = render_settings(profile);
+    let mut settings = render_settings(profile);
+    if let Some(line) = status_line(profile, host) {
+        settings.insert("statusLine".into(), line);
+    }
     let oauth_plain = profile.is_oauth() && profile.isolation.level == Level::Env;
     if !oauth_plain || settings.len() > 1 {
         plan.dirs.push(paths.root.clone());
@@ -154,7 +162,77 @@ fn render_common(profile: &Profile, host: &Host) -> LaunchPlan {
             policy: WritePolicy::CreateIfMissing,
         });
     }
+    plan.links
+        .extend(share_links(profile, host, &mut plan.notes));
     plan
+}
+
+/// The status line of a local session (`clp:local-glm [B offline] 127.0.0.1:8080
+/// glm-flash-q4`): a `printf` that works inside any boundary. None for the `oauth`
+/// profile (plain Claude Code), nor when the profile (`claude.settings`) or the profile's
+/// config dir (`settings.json`) has a status line of its own.
+fn status_line(profile: &Profile, host: &Host) -> Option<serde_json::Value> {
+    let config = profile.isolation.config_dir.join("settings.json");
+    let own = profile.claude.settings.contains_key("statusLine")
+        || host
+            .settings_keys
+            .get(&config)
+            .is_some_and(|k| k.iter().any(|k| k == "statusLine"));
+    if profile.is_oauth() || own {
+        return None;
+    }
+    let level = match profile.isolation.level {
+        Level::Env => "A",
+        Level::Sandbox => "B",
+        Level::Container => "C",
+    };
+    let net = match profile.network.mode {
+        crate::model::NetworkMode::Open => String::new(),
+        mode => format!(" {}", crate::network::mode_name(mode)),
+    };
+    let mut text = format!("clp:{} [{level}{net}]", profile.name);
+    if let Some(b) = &profile.backend {
+        text.push_str(&format!(" {}:{}", b.url.host(), b.url.port()));
+    }
+    if let Some(m) = &profile.model.default {
+        text.push_str(&format!(" {m}"));
+    }
+    let quoted = shlex::try_quote(&text).ok()?.into_owned();
+    Some(serde_json::json!({
+        "type": "command",
+        "command": format!("printf '%s\n' {quoted}"),
+        "padding": 0,
+    }))
+}
+
+/// The links of the parts of the main install the profile shares: made at level A
+/// (where Claude Code runs as the user, so read-only is not enforced), removed at B and
+/// C (which mount the part read-only there instead).
+fn share_links(profile: &Profile, host: &Host, notes: &mut Vec<String>) -> Vec<PlannedLink> {
+    let action = if profile.isolation.level == Level::Env {
+        LinkAction::Create
+    } else {
+        LinkAction::Remove
+    };
+    let mut links = Vec::new();
+    for share in boundary::shares(profile, host) {
+        match share {
+            boundary::Share::Mounted { source, dest, .. } => links.push(PlannedLink {
+                link: dest,
+                target: source,
+                action,
+            }),
+            boundary::Share::Skipped(why) => notes.push(why),
+        }
+    }
+    if action == LinkAction::Create && !links.is_empty() {
+        notes.push(
+            "the shared parts of `~/.claude` are linked: at level A nothing stops Claude Code \
+             writing to them (levels B and C mount them read-only)"
+                .into(),
+        );
+    }
+    links
 }
 
 fn preflight(profile: &Profile) -> Vec<Preflight> {
@@ -173,15 +251,34 @@ fn preflight(profile: &Profile) -> Vec<Preflight> {
             .models
             .clone()
             .or_else(|| backend.switch.as_ref().map(|_| "/v1/models".to_owned()));
-        if let (Some(models), Some(model)) = (models, &profile.model.default) {
+        if let (Some(models), Some(model)) = (&models, &profile.model.default) {
             checks.push(Preflight::Model {
-                url: backend.url.join(&models),
+                url: backend.url.join(models),
                 model: model.clone(),
                 required: backend.switch.is_some(),
             });
         }
+        checks.push(Preflight::Context {
+            base: backend.url.as_str().to_owned(),
+            models: backend.url.join(models.as_deref().unwrap_or("/v1/models")),
+            model: profile.model.default.clone(),
+            declared: profile.model.context,
+        });
     }
     checks
+}
+
+/// What the session's context will be, when it is worth saying.
+fn context_note(profile: &Profile) -> Option<String> {
+    match profile.model.context {
+        Some(c) => crate::context::note(&crate::context::budget(c)),
+        None if profile.backend.as_ref().is_some_and(|b| b.check) && !profile.is_oauth() => Some(
+            "the session's context (`model.context`) is asked from the server at launch \
+                 (llama-server's `n_ctx`)"
+                .into(),
+        ),
+        None => None,
+    }
 }
 
 /// The child's environment.
@@ -210,6 +307,10 @@ fn render_env(profile: &Profile, paths: &StatePaths) -> EnvPlan {
         set(&mut env, "CLAUDE_CONFIG_DIR", &profile.isolation.config_dir);
         set(&mut env, "TMPDIR", &paths.tmp);
         set(&mut env, "ANTHROPIC_CONFIG_DIR", &paths.anthropic);
+        // Its "Resume this session with:" line names `clp --resume <id>`, which finds the
+        // profile whose store holds the session (plain `claude --resume` would not).
+        env.set
+            .insert("CLAUDE_CODE_RESUME_HINT_COMMAND".into(), "clp".into());
         // Claude Code's auto-updater would reinstall the normal install's npm package
         // (seen: `npm install -g @anthropic-ai/claude-code@NEXT` as the user).
         env.set.insert("DISABLE_AUTOUPDATER".into(), "1".into());

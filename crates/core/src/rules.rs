@@ -23,6 +23,7 @@ pub fn check(
     out: &mut Vec<(Vec<Seg>, Part, Diagnostic)>,
 ) {
     let mut r = Rules { value, ok, out };
+    r.characters(&mut Vec::new(), value);
     r.backend();
     r.auth();
     r.workspace();
@@ -56,12 +57,71 @@ impl<'a> Rules<'a> {
         self.out.push((parse_dotted(key), Part::Value, d))
     }
 
+    /// Every key and string, at any depth: no NUL (no argument, environment variable
+    /// or path can carry one: it would fail at launch) and no control character but tab,
+    /// line feed and carriage return (it would reach a terminal or a program unseen).
+    fn characters(&mut self, path: &mut Vec<Seg>, v: &Value) {
+        if !(self.ok)(path) {
+            return;
+        }
+        match v {
+            Value::String(s) => {
+                if let Some(message) = control_problem(s) {
+                    let key = dotted(path);
+                    self.out.push((
+                        path.clone(),
+                        Part::Value,
+                        Diagnostic::new(key, message).with_hint(CONTROL_HINT),
+                    ));
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    self.characters(path, item);
+                    path.pop();
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    path.push(Seg::Key(k.clone()));
+                    match control_problem(k) {
+                        Some(message) if (self.ok)(path) => {
+                            let key = dotted(path);
+                            self.out.push((
+                                path.clone(),
+                                Part::Key,
+                                Diagnostic::new(key, format!("the key: {message}"))
+                                    .with_hint(CONTROL_HINT),
+                            ));
+                        }
+                        _ => self.characters(path, item),
+                    }
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn backend(&mut self) {
         if let Some(url) = self.get("backend.url").and_then(Value::as_str) {
             if let Err(problem) = BaseUrl::parse(url) {
                 let mut d = Diagnostic::new("backend.url", problem.to_string());
                 d.hint = problem.hint();
                 self.push("backend.url", d);
+            }
+        }
+
+        if let Some(target) = self.get("backend.switch.url").and_then(Value::as_str) {
+            if let Some(problem) = switch_url_problem(target) {
+                self.push(
+                    "backend.switch.url",
+                    Diagnostic::new("backend.switch.url", problem).with_hint(
+                        "write a path on the backend (`/models/load`) or an `http://` URL \
+                         without credentials",
+                    ),
+                );
             }
         }
 
@@ -172,17 +232,40 @@ impl<'a> Rules<'a> {
         }
         // Whether a workspace is acceptable is judged on the resolved path, in one
         // place (`policy::refused_path`, from `profile::resolve`). Here only the mistake
-        // of writing a shell variable, which clp does not expand.
-        if let Some(path) = self.get("workspace.path").and_then(Value::as_str) {
-            if path.starts_with('$') {
-                self.push(
-                    "workspace.path",
+        // of writing a shell variable, which clp does not expand (a `$HOME/x` would be a
+        // directory named `$HOME` beside the profile), in any key that holds a path.
+        let mut paths: Vec<(Vec<Seg>, &str)> = Vec::new();
+        for key in ["workspace.path", "isolation.config-dir"] {
+            if let Some(text) = self.get(key).and_then(Value::as_str) {
+                paths.push((parse_dotted(key), text));
+            }
+        }
+        for list in ["read-only", "writable"] {
+            if let Some(Value::Array(items)) = self.get(&format!("workspace.{list}")) {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(text) = item.as_str() {
+                        let at = vec![
+                            Seg::Key("workspace".into()),
+                            Seg::Key(list.into()),
+                            Seg::Index(i),
+                        ];
+                        paths.push((at, text));
+                    }
+                }
+            }
+        }
+        for (at, text) in paths {
+            if text.starts_with('$') {
+                let key = dotted(&at);
+                self.out.push((
+                    at,
+                    Part::Value,
                     Diagnostic::new(
-                        "workspace.path",
-                        format!("`{path}` is not expanded: clp reads paths literally"),
+                        key,
+                        format!("`{text}` is not expanded: clp reads paths literally"),
                     )
                     .with_hint("write `~/...` for your home, or an absolute path"),
-                );
+                ));
             }
         }
     }
@@ -303,6 +386,47 @@ impl<'a> Rules<'a> {
             }
         }
     }
+}
+
+/// What is wrong with a switch request's URL: a path on the backend, or an absolute
+/// `http`/`https` URL without credentials (they would be printed and sent in clear).
+fn switch_url_problem(target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    match url::Url::parse(target) {
+        Err(e) => Some(format!("not a path or a URL: {e}")),
+        Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+            Some(format!("unsupported scheme `{}`", u.scheme()))
+        }
+        Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+            Some("the URL carries credentials (`user:password@`)".into())
+        }
+        Ok(_) => None,
+    }
+}
+
+const CONTROL_HINT: &str = "remove it; tabs and line breaks are the only control characters \
+                            a profile may hold";
+
+/// What is wrong with the characters of `s`, if anything: a NUL, or a control character
+/// other than tab, line feed and carriage return.
+pub fn control_problem(s: &str) -> Option<String> {
+    if s.contains('\0') {
+        return Some(
+            "contains a NUL character, which no argument, environment variable or path can \
+             carry"
+                .into(),
+        );
+    }
+    let c = s
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))?;
+    Some(format!(
+        "contains the control character U+{:04X}, which would reach a terminal or a \
+         program unseen",
+        c as u32
+    ))
 }
 
 fn managed_env_hint(name: &str) -> String {

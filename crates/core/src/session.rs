@@ -122,9 +122,9 @@ fn profile_dir(plan: &LaunchPlan) -> Result<Dir, Error> {
 /// its mount points are made until the session has ended: a shared lock on
 /// `<state>/<profile>.sessions.lock`, beside the profile's state dir (which sessions can
 /// write) in clp's state root (which they cannot see). When the last session leaves, it
-/// removes the plan's [`WritePolicy::MountPoint`] files that are still empty; while
-/// another session runs they stay (removing a file another session has mounted over
-/// would undo that mount).
+/// removes the plan's [`WritePolicy::MountPoint`] files and the mount points of shared
+/// parts that are still empty; while another session runs they stay (removing what
+/// another session has mounted over would undo that mount).
 #[derive(Debug)]
 pub struct Sessions {
     lock: nix::fcntl::Flock<std::fs::File>,
@@ -150,11 +150,20 @@ pub fn join(plan: &LaunchPlan) -> Result<Option<Sessions>, Error> {
     let file = dir.open_lock(&lock_name, 0o600).map_err(fs)?;
     let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared)
         .map_err(|(_, e)| Error::io("cannot lock", root.join(&lock_name), e.into()))?;
+    // The mount points a later level would otherwise find: the empty files, and where
+    // the shared parts of the main install were mounted (level A links them there).
     let points = plan
         .files
         .iter()
         .filter(|f| f.policy == WritePolicy::MountPoint)
         .map(|f| f.path.clone())
+        .chain(
+            boundary
+                .mounts
+                .iter()
+                .filter(|m| m.why == Why::Shared)
+                .map(|m| m.dest.clone()),
+        )
         .collect();
     Ok(Some(Sessions {
         lock,
@@ -172,12 +181,16 @@ impl Drop for Sessions {
         {
             return;
         }
-        let _as_user = AsUser::new(self.owner);
-        for point in &self.points {
+        // Deepest first; each directory opened by clp (as root, the state root is not the
+        // session user's), the removal done as the session user.
+        let mut points = self.points.clone();
+        points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+        for point in &points {
             let (Some(parent), Some(name)) = (point.parent(), point.file_name()) else {
                 continue;
             };
             if let Ok(dir) = Dir::open_trusted(parent) {
+                let _as_user = AsUser::new(self.owner);
                 let _ = dir.remove_if_empty(Path::new(name));
             }
         }

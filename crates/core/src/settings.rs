@@ -49,7 +49,11 @@ pub fn backend_env(profile: &Profile) -> BTreeMap<String, String> {
         }
     }
     if let Some(c) = m.context {
+        let budget = crate::context::budget(c);
         set("CLAUDE_CODE_MAX_CONTEXT_TOKENS", &c.to_string());
+        if !profile.env.contains_key("CLAUDE_CODE_MAX_OUTPUT_TOKENS") {
+            set("CLAUDE_CODE_MAX_OUTPUT_TOKENS", &budget.output.to_string());
+        }
     }
     env
 }

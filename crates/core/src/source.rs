@@ -16,6 +16,7 @@ use crate::builtin::BUILTINS;
 use crate::diag::Diagnostic;
 use crate::error::LoadError;
 use crate::keypath::did_you_mean;
+use crate::model::profile_name_problem;
 
 /// Where a profile file comes from, lowest precedence first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -140,7 +141,7 @@ impl Catalog {
         if let Some(s) = self.memory.get(name) {
             return Ok(s.clone());
         }
-        if is_profile_name(name) {
+        if profile_name_problem(name).is_none() {
             for (dir, origin) in self.dirs() {
                 let path = dir.join(format!("{name}.toml"));
                 match path.symlink_metadata() {
@@ -174,7 +175,8 @@ impl Catalog {
                 toml_files(dir)
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|p| stem(&p)),
+                    .map(|p| stem(&p))
+                    .filter(|n| profile_name_problem(n).is_none()),
             );
         }
         names.sort();
@@ -215,12 +217,14 @@ impl Catalog {
                 }
             };
             for path in files {
-                match read_file(&path, origin) {
+                if let Some(problem) = profile_name_problem(&stem(&path)) {
+                    problems.push(bad_name(path.display().to_string(), problem));
+                    continue;
+                }
+                match read_file(&path, origin).map_err(LoadError::into_diagnostics) {
                     Ok(source) => add(source),
-                    Err(LoadError::Io { path, source }) => {
-                        problems.push(io_problem(&path, &source))
-                    }
-                    Err(other) => problems.push(Diagnostic {
+                    Err(Ok(found)) => problems.extend(found.0),
+                    Err(Err(other)) => problems.push(Diagnostic {
                         origin: path.display().to_string(),
                         ..Diagnostic::new("", other.to_string())
                     }),
@@ -237,17 +241,20 @@ impl Catalog {
     }
 }
 
+/// A file whose name cannot be a profile's: never read, never launched.
+pub fn bad_name(origin: String, problem: String) -> Diagnostic {
+    Diagnostic {
+        origin,
+        ..Diagnostic::new("", problem)
+            .with_hint("rename the file: its name without `.toml` is the profile's name")
+    }
+}
+
 fn io_problem(path: &Path, e: &std::io::Error) -> Diagnostic {
     Diagnostic {
         origin: path.display().to_string(),
         ..Diagnostic::new("", format!("cannot read the file: {e}"))
     }
-}
-
-/// Whether `name` can name a profile file: not empty, no path separator, no NUL, not
-/// starting with `.` (so never `..`).
-pub fn is_profile_name(name: &str) -> bool {
-    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\0'])
 }
 
 fn stem(path: &Path) -> String {
@@ -274,29 +281,69 @@ fn toml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Reads one profile file. Not a regular file (a directory, a FIFO), not UTF-8 or
-/// unreadable: an error naming the path, never a hang on a FIFO.
+/// The largest profile file clp reads: a profile is a few kilobytes, and a file of
+/// megabytes is a mistake (a log or a binary named `*.toml`), not worth the memory.
+pub const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
+/// Reads one profile file. Not a regular file (a directory, a FIFO, a device),
+/// unreadable, larger than [`MAX_PROFILE_BYTES`] or not UTF-8: an error naming the path
+/// (and, for a byte that is not UTF-8, its line and column), never a hang: the file is
+/// opened without blocking and checked through the open descriptor, so a FIFO swapped in
+/// after a check is never read.
 pub fn read_file(path: &Path, origin: Origin) -> Result<Source, LoadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
     let io = |source| LoadError::Io {
         path: path.to_owned(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    let located = |line: usize, column: usize, message: String| {
+        LoadError::Invalid(crate::diag::Diagnostics(vec![Diagnostic {
+            origin: path.display().to_string(),
+            line,
+            column,
+            ..Diagnostic::new("", message)
+        }]))
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "not a regular file",
         )));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        io(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
+    let mut bytes = Vec::new();
+    file.take(MAX_PROFILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(located(
+            0,
+            0,
             format!(
-                "not UTF-8 (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
+                "larger than {} KiB: not a profile",
+                MAX_PROFILE_BYTES / 1024
             ),
-        ))
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let before = std::str::from_utf8(&e.as_bytes()[..valid]).unwrap_or_default();
+        let (line, column) = crate::diag::line_col(before, before.len());
+        located(
+            line,
+            column,
+            format!(
+                "not UTF-8: byte 0x{:02x} at offset {valid}",
+                e.as_bytes()[valid]
+            ),
+        )
     })?;
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
     Ok(Source {

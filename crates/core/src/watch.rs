@@ -8,6 +8,8 @@
 //! their state before the session, and what changed in a way that runs code is reported.
 //! Reads the workspace (bounded) and renames; never follows a symbolic link.
 
+pub mod config;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -132,6 +132,7 @@ pub fn launch(
     }
     let opened = apply::prepare(plan)?;
     let before = watch::before(plan);
+    let config = watch::config::before(plan);
     let keep: Vec<RawFd> = opened.fds.iter().map(|f| f.as_raw_fd()).collect();
     let ides = session
         .clone()
@@ -147,10 +148,9 @@ pub fn launch(
     })
     .map_err(|e| clp_core::Error::host("cannot run the session").caused_by(e))?;
     drop(session);
-    Ok(Outcome {
-        status,
-        report: watch::after(plan, &before),
-    })
+    let mut report = watch::after(plan, &before);
+    report.findings.extend(watch::config::after(plan, &config));
+    Ok(Outcome { status, report })
 }
 
 /// Brings a session's IDE view up to date; returns the ports of the IDEs it shows.

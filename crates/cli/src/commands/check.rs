@@ -1,5 +1,5 @@
 //! `clp check [NAME|FILE...]`: every problem of every profile asked for (all when none),
-//! located; exit 2 when there is one.
+//! located; exit 2 when there is one. `--json` prints the verdicts instead.
 
 use std::process::ExitCode;
 
@@ -9,9 +9,18 @@ use crate::args::GlobalArgs;
 use crate::context::Ctx;
 use crate::failure::Failure;
 
-pub fn check(g: &GlobalArgs, targets: &[String]) -> Result<ExitCode, Failure> {
+pub fn check(g: &GlobalArgs, targets: &[String], json: bool) -> Result<ExitCode, Failure> {
     let ctx = Ctx::new(g)?;
     let checked = listing::check(&ctx.catalog, targets, &ctx.overrides, &ctx.host)?;
+    let failed = checked.iter().any(|c| !c.problems.is_empty());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checked).expect("JSON"));
+        return Ok(if failed {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let mut problems = Diagnostics::default();
     let mut ok = 0;
     for c in checked {
@@ -33,7 +42,7 @@ pub fn check(g: &GlobalArgs, targets: &[String]) -> Result<ExitCode, Failure> {
     }
     problems.0.dedup();
     let count = problems.0.len();
-    eprintln!("{}", Failure::Profile(problems));
+    anstream::eprintln!("{}", Failure::Profile(problems));
     let s = |n: usize| if n == 1 { "" } else { "s" };
     eprintln!(
         "{count} problem{} found; {ok} profile{} valid",

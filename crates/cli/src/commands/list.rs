@@ -18,7 +18,7 @@ pub fn list(g: &GlobalArgs, json: bool) -> Result<ExitCode, Failure> {
     }
     print!("{}", listing::table(&rows));
     for p in &problems {
-        eprintln!("warning: {p}");
+        crate::term::warn(&p.to_string(), None);
     }
     if rows.iter().any(|r| !r.valid) || !problems.is_empty() {
         eprintln!("some profiles are invalid: `clp check` shows why");

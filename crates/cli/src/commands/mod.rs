@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod doctor;
+pub mod help;
 pub mod init;
 pub mod launch;
 pub mod list;

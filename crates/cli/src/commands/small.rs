@@ -1,5 +1,5 @@
-//! The commands that only print: `schema`, `shell-init`, `image`, `completions`, and the
-//! hidden `__probe` that `doctor` runs inside a boundary.
+//! The commands that only print: `schema`, `shell-init`, `image`, `log`, and the hidden
+//! `__probe` that `doctor` runs inside a boundary.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -71,13 +71,6 @@ pub fn log(
             println!("{}", network::record_line(&r));
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode, Failure> {
-    use clap::CommandFactory;
-    let mut cmd = crate::args::Cli::command();
-    clap_complete::generate(shell, &mut cmd, "clp", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,24 +20,23 @@ fn a_loading_backend_is_waited_for_with_progress() {
     })
     .unwrap();
     let (env, url) = env_for(&backend);
-    let child = env
-        .clp()
-        .args([
-            "--set",
-            &url,
-            "--set",
-            "backend.wait=20",
-            "run",
-            "local-env",
-            "--",
-            "true",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = crate::common::Guarded::spawn(
+        env.clp()
+            .args([
+                "--set",
+                &url,
+                "--set",
+                "backend.wait=20",
+                "run",
+                "local-env",
+                "--",
+                "true",
+            ])
+            .stderr(std::process::Stdio::piped()),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     backend.set_health(HealthMode::Ok);
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(

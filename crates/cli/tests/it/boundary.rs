@@ -151,20 +151,16 @@ fn state(b: &Box) -> PathBuf {
 /// Runs `cmd`, killing it (SIGKILL) when it has not finished after `limit`: `Err` says
 /// how long it was given.
 fn output_within(mut cmd: Command, limit: Duration) -> Result<Output, String> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::Guarded::spawn(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()));
     let start = Instant::now();
     while start.elapsed() < limit {
         if child.try_wait().unwrap().is_some() {
-            return Ok(child.wait_with_output().unwrap());
+            return Ok(child.wait_with_output());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     let (stdout, stderr) = text(&out);
     Err(format!(
         "still running after {limit:?}, killed:\n{stdout}{stderr}"
@@ -960,7 +956,9 @@ fn typing(mode: As, level: Level) {
             "clp-it-typing-{}-{mode:?}-{level:?}-{control}",
             std::process::id()
         );
-        let tmux = |args: &[&str]| Command::new("tmux").args(args).output().unwrap();
+        // A server of its own, killed on drop even if an assertion fails.
+        let server = common::TmuxServer::new(b.dir.path().join(format!("tmux-{control}.sock")));
+        let tmux = |args: &[&str]| server.run(args);
         tmux(&[
             "new-session",
             "-d",

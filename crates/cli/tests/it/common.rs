@@ -9,6 +9,26 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 
+/// The shipped profiles, sorted.
+pub const BUILTINS: [&str; 6] = [
+    "local-container",
+    "local-env",
+    "local-glm",
+    "local-gpt-oss",
+    "local-qwen",
+    "oauth",
+];
+
+/// `tmux -S SOCKET ARGS`: a tmux server of the test's own, never the default one.
+pub fn tmux(socket: &Path, args: &[&str]) -> Output {
+    Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// The `clp` binary under test.
 pub fn clp_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_clp"))
@@ -232,4 +252,95 @@ pub fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// A child process a test started, in a process group of its own, killed with its whole
+/// group when the guard is dropped: pass or fail (a panicking test drops it too), nothing
+/// it started outlives the test. `wait_with_output` waits, then kills what the child left
+/// behind in its group.
+pub struct Guarded {
+    child: Option<std::process::Child>,
+}
+
+impl Guarded {
+    /// Spawns `cmd` as the leader of a new process group.
+    pub fn spawn(cmd: &mut Command) -> Guarded {
+        use std::os::unix::process::CommandExt;
+        let child = cmd.process_group(0).spawn().unwrap();
+        Guarded { child: Some(child) }
+    }
+
+    /// Waits for the child and collects its output; anything left in its group is killed.
+    pub fn wait_with_output(mut self) -> Output {
+        let child = self.child.take().unwrap();
+        let pid = child.id();
+        let out = child.wait_with_output().unwrap();
+        kill_group(pid);
+        out
+    }
+}
+
+impl std::ops::Deref for Guarded {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        self.child.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Guarded {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.child.as_mut().unwrap()
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_group(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// SIGKILL to the process group `pgid` (gone already: nothing to do).
+pub fn kill_group(pgid: u32) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// A tmux server of the test's own (a socket in the test's temporary dir, never the
+/// default server a developer may be using), killed with everything in it on drop.
+pub struct TmuxServer {
+    pub socket: PathBuf,
+}
+
+impl TmuxServer {
+    /// A server at `socket` (started by the first `new-session`).
+    pub fn new(socket: PathBuf) -> TmuxServer {
+        TmuxServer { socket }
+    }
+
+    /// Runs `tmux ARGS` against this server.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }

@@ -380,8 +380,8 @@ fn real_run(mode: As) {
 
     // The secret travels by name: while a container holds it, no command line on the
     // host (podman's, conmon's, clp's) shows its value.
-    let child = b
-        .clp(&[
+    let child = common::Guarded::spawn(
+        b.clp(&[
             "run",
             "box",
             "--",
@@ -390,16 +390,15 @@ fn real_run(mode: As) {
             "echo \"$ANTHROPIC_AUTH_TOKEN\" > token-seen.txt; sleep 3",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped()),
+    );
     let seen = b.project.join("token-seen.txt");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !seen.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     let leaks = cmdlines_containing(SECRET);
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{mode:?}: {stdout}{stderr}");
     assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), SECRET);

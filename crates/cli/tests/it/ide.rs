@@ -367,6 +367,13 @@ fn early(level: Level, mode: As) {
     let t = Tmux::start_with(&b, &[], &["--allowedTools", TOOL]);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> i32 {
         diagnostics_round_trip(&b, &t, &ide, &label);
+        // clp's status line, rendered by Claude Code from inside the boundary.
+        let letter = match level {
+            Level::A => "A",
+            Level::B => "B",
+            Level::C => "C",
+        };
+        t.wait_for(&format!("clp:box [{letter}"));
         let clp = clp_pid(&t);
         if level != Level::A {
             let view = session_dir(&b, clp).join("ide");
@@ -805,10 +812,10 @@ fn the_last_session_removes_the_mount_points_not_the_first() {
             .stderr(std::process::Stdio::piped());
         c
     };
-    let first =
-        run("touch started; while [ ! -e go ]; do sleep 0.1; done; cat \"$HOME/.claude.json\"")
-            .spawn()
-            .unwrap();
+    // Guarded: should an assertion fail before `go`, the waiting session must not stay.
+    let first = crate::common::Guarded::spawn(&mut run(
+        "touch started; while [ ! -e go ]; do sleep 0.1; done; cat \"$HOME/.claude.json\"",
+    ));
     let started = wait_until(|| b.project.join("started").exists().then_some(()));
     assert!(started.is_some(), "the first session did not start");
     let second = run("true").output().unwrap();
@@ -818,7 +825,7 @@ fn the_last_session_removes_the_mount_points_not_the_first() {
         "the second session removed the first one's mount point"
     );
     std::fs::write(b.project.join("go"), "").unwrap();
-    let first = first.wait_with_output().unwrap();
+    let first = first.wait_with_output();
     let (stdout, stderr) = text(&first);
     assert!(first.status.success(), "{stderr}");
     assert!(

@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use crate::sandbox::{self, As};
 /// What the tiny model always answers.
 const SENTENCE: &str = "Hello! I am a tiny test model.";
 
-fn llama_server() -> Option<PathBuf> {
+pub fn llama_server() -> Option<PathBuf> {
     let found = std::env::var_os("CLP_TEST_LLAMA_SERVER")
         .map(PathBuf::from)
         .or_else(|| {
@@ -35,7 +36,7 @@ fn llama_server() -> Option<PathBuf> {
     )
 }
 
-fn model() -> Option<PathBuf> {
+pub fn model() -> Option<PathBuf> {
     let found = std::env::var_os("CLP_TEST_MODEL")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -52,7 +53,7 @@ fn serve(alias: &str) -> Option<Llama> {
     Some(Llama::start(&server, &model, free_port(), alias))
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -249,24 +250,23 @@ fn a_server_started_late_is_waited_for() {
         &format!("http://127.0.0.1:{port}"),
         "",
     );
-    let child = env
-        .clp()
-        .args([
-            "--set",
-            "backend.wait=60",
-            "use",
-            "e2e",
-            "--",
-            "-p",
-            "say hi",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = common::Guarded::spawn(
+        env.clp()
+            .args([
+                "--set",
+                "backend.wait=60",
+                "use",
+                "e2e",
+                "--",
+                "-p",
+                "say hi",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     std::thread::sleep(Duration::from_secs(2));
     let _llama = Llama::start(&server, &model, port, "glm-flash-q4");
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("waiting for the backend at"), "{stderr}");
@@ -318,9 +318,16 @@ fn another_alias_is_a_warning_naming_the_served_model() {
 
 /// A management endpoint (like the one in front of the user's llama-server) that
 /// restarts llama-server with the alias a `POST /switch {"model": ...}` asks for.
+///
+/// Dropping it stops its thread and the llama-server it runs, whichever that is by then:
+/// the thread used to own the restarted server and block in `accept` forever, so the
+/// server (alias `qwen-test`) outlived the test binary.
 struct Manager {
     port: u16,
     switches: Arc<Mutex<Vec<String>>>,
+    llama: Arc<Mutex<Option<Llama>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Manager {
@@ -328,10 +335,14 @@ impl Manager {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let switches = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&switches);
-        std::thread::spawn(move || {
-            let mut llama = Some(llama);
+        let slot = Arc::new(Mutex::new(Some(llama)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, running, stopped) = (switches.clone(), slot.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
                 let Ok(mut stream) = stream else { break };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
@@ -346,35 +357,58 @@ impl Manager {
                     }
                 }
                 let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
                 let wanted = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v["model"].as_str().map(str::to_owned));
-                let status = match wanted {
-                    Some(alias) => {
-                        let port = llama.as_ref().unwrap().port;
-                        drop(llama.take());
-                        seen.lock().unwrap().push(alias.clone());
-                        // Answer first: the server restarts in the background, as a real
-                        // manager's would; clp waits for it.
-                        let (server, model) = (server.clone(), model.clone());
-                        let handle = std::thread::spawn(move || {
-                            std::thread::sleep(Duration::from_millis(500));
-                            Llama::start(&server, &model, port, &alias)
-                        });
-                        let _ = stream.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                        llama = Some(handle.join().unwrap());
-                        continue;
-                    }
-                    None => "400 Bad Request",
+                let Some(alias) = wanted else {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    continue;
                 };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                let old = running.lock().unwrap().take();
+                let port = old.as_ref().map(|l| l.port).unwrap();
+                drop(old);
+                seen.lock().unwrap().push(alias.clone());
+                // Answer first: the server restarts in the background, as a real
+                // manager's would; clp waits for it.
+                let (server, model) = (server.clone(), model.clone());
+                let handle = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(500));
+                    Llama::start(&server, &model, port, &alias)
+                });
+                let _ = stream.write_all(
+                    b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                 );
+                // A start that failed has killed its own server (its guard dropped).
+                let Ok(new) = handle.join() else { break };
+                *running.lock().unwrap() = Some(new);
             }
+            // Stopping: whatever runs now goes with the thread.
+            running.lock().unwrap().take();
         });
-        Manager { port, switches }
+        Manager {
+            port,
+            switches,
+            llama: slot,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the thread from `accept`; it then stops its server and ends.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.llama.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 

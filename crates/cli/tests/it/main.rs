@@ -7,13 +7,22 @@
 
 mod backend;
 mod boundary;
+mod cli;
 mod common;
+mod concurrency;
 mod container;
+mod context;
 mod corpus;
+mod daily;
+mod explain;
 mod ide;
+mod inputs;
 mod level_a;
 mod llama;
 mod network;
+mod persist;
 mod profiles;
 mod render;
 mod sandbox;
+mod secrets;
+mod share;

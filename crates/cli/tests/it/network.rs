@@ -217,12 +217,11 @@ fn ide_ports(mode: As) {
          for i in $(seq 100); do if bash -c 'exec 3<>/dev/tcp/127.0.0.1/{late_port}; echo late >&3' 2>/dev/null; \
          then echo late-ok; break; fi; sleep 0.1; done"
     );
-    let mut child = b
-        .clp(&["run", "box", "--", "sh", "-c", &script])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::Guarded::spawn(
+        b.clp(&["run", "box", "--", "sh", "-c", &script])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     std::thread::sleep(Duration::from_millis(1500));
     b.write(
         &format!(".claude/ide/{late_port}.lock"),
@@ -336,8 +335,8 @@ fn exit_and_signals(mode: As) {
     let n = rand_suffix();
     let marker = format!("clp-it-sleep-{n}");
     // Quoted apart, so that only the sleep's own name holds the marker, not clp's argv.
-    let mut child = b
-        .clp(&[
+    let mut child = common::Guarded::spawn(
+        b.clp(&[
             "run",
             "box",
             "--",
@@ -346,9 +345,8 @@ fn exit_and_signals(mode: As) {
             &format!("exec -a clp-it-sl\"\"eep-{n} sleep 60"),
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped()),
+    );
     let mut up = false;
     for _ in 0..100 {
         if !processes_with(&marker).is_empty() {

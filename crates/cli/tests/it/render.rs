@@ -78,7 +78,7 @@ fn dry_run_prints_the_plan_and_writes_nothing() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("==== argv ====\n"), "{stdout}");
-    assert!(stdout.ends_with("==== preflight ====\nhealth GET http://127.0.0.1:8080/health (wait 0s)\nmodel  GET http://127.0.0.1:8080/v1/models lists `glm-flash-q4`\n"), "{stdout}");
+    assert!(stdout.contains("==== preflight ====\nhealth GET http://127.0.0.1:8080/health (wait 0s)\nmodel  GET http://127.0.0.1:8080/v1/models lists `glm-flash-q4`\ncontext GET http://127.0.0.1:8080/props (warn if it has less than 32768)\n==== notes ====\n"), "{stdout}");
     assert!(stdout.contains("\n-p\nhi\n"), "{stdout}");
     assert_eq!(before, env.snapshot_tree());
 }
@@ -111,4 +111,69 @@ fn a_missing_boundary_program_names_its_install_command() {
         assert!(stderr.contains(install), "{stderr}");
     }
     assert!(!env.home.join(".local/state/clp").exists());
+}
+
+/// `render --portable` by root (a dotfiles repository's CI in a container) renders, and
+/// prints byte for byte what the user's `render --portable` prints, for every shipped
+/// profile: a portable render describes the profile, not who renders it. Control: without
+/// `--portable`, root's render of a sandboxed profile refuses, the user's does not.
+#[test]
+fn portable_render_as_root_is_the_users() {
+    use crate::sandbox::{shared_copy, test_user};
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("SKIPPED: rendering as root needs root");
+        return;
+    }
+    let Some(user) = test_user() else { return };
+    let clp = shared_copy(&crate::common::clp_bin(), "clp");
+    let (root_env, user_env) = (Env::new(), Env::new());
+    for entry in walkdir::WalkDir::new(user_env.dir.path()) {
+        let path = entry.unwrap().into_path();
+        std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid)).unwrap();
+    }
+    let run = |env: &Env, as_user: bool, args: &[&str]| {
+        let mut cmd = if as_user {
+            let mut c = std::process::Command::new("setpriv");
+            c.arg(format!("--reuid={}", user.uid))
+                .arg(format!("--regid={}", user.gid))
+                .args(["--clear-groups", "--"])
+                .arg(&clp);
+            c
+        } else {
+            std::process::Command::new(&clp)
+        };
+        // The same PATH for both, which both can read: programs resolve alike.
+        cmd.args(args)
+            .env_clear()
+            .env("HOME", &env.home)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LANG", "C.UTF-8")
+            .current_dir(&env.project)
+            .output()
+            .unwrap()
+    };
+    for name in crate::common::BUILTINS {
+        let args = ["render", name, "--portable"];
+        let (by_root, by_user) = (run(&root_env, false, &args), run(&user_env, true, &args));
+        assert!(by_root.status.success(), "{name}: {}", text(&by_root).1);
+        assert!(by_user.status.success(), "{name}: {}", text(&by_user).1);
+        assert!(
+            by_root.stdout == by_user.stdout,
+            "{name}:\n--- root\n{}\n--- user\n{}",
+            text(&by_root).0,
+            text(&by_user).0
+        );
+        let shown = text(&by_root).0;
+        for env in [&root_env, &user_env] {
+            let tmp = env.dir.path().display().to_string();
+            assert!(!shown.contains(&tmp), "{name}: {shown}");
+        }
+        assert!(!shown.contains("/dev/shm/clp-"), "{name}: {shown}");
+    }
+    let refused = run(&root_env, false, &["render", "local-glm"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused).1);
+    assert!(text(&refused).1.contains("clp runs as root"));
+    assert!(run(&user_env, true, &["render", "local-glm"])
+        .status
+        .success());
 }

@@ -299,7 +299,7 @@ impl Box {
     }
 }
 
-fn chown_tree(root: &Path, (uid, gid): (u32, u32)) {
+pub fn chown_tree(root: &Path, (uid, gid): (u32, u32)) {
     for entry in walkdir::WalkDir::new(root) {
         let entry = entry.unwrap();
         std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid)).unwrap();
@@ -568,8 +568,11 @@ fn real_client_in_tmux(mode: As) {
         // result, then for the inner sandbox's marker in it.
         t.wait_for("TOOL_RESULT:");
         let done = t.wait_for("runtime=1");
+        // bash says `/tmp/outside.txt: Read-only file system`, zsh (Claude Code's pick
+        // when it is installed) `read-only file system: /tmp/outside.txt`.
+        let said = done.to_lowercase();
         assert!(
-            done.contains("/tmp/outside.txt: Read-only file system"),
+            said.contains("read-only file system") && said.contains("/tmp/outside.txt"),
             "{mode:?}: {done}"
         );
         assert!(
@@ -604,10 +607,11 @@ fn real_client_in_tmux(mode: As) {
 }
 
 /// The real Claude Code in a tmux pane: `clp use box`, a prompt typed, the scripted Bash
-/// call approved. The session is killed on drop.
+/// call approved. Its tmux server (of its own) is killed on drop.
 pub struct Tmux {
     pub session: String,
     mode: As,
+    server: common::TmuxServer,
 }
 
 impl Tmux {
@@ -667,6 +671,10 @@ impl Tmux {
         let t = Tmux {
             session,
             mode: b.mode,
+            server: common::TmuxServer::new(b.dir.path().join(format!("tmux-{}.sock", {
+                static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            }))),
         };
         t.tmux(&[
             "new-session",
@@ -683,7 +691,7 @@ impl Tmux {
     }
 
     pub fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux").args(args).output().unwrap()
+        self.server.run(args)
     }
 
     pub fn screen(&self) -> String {

@@ -70,7 +70,7 @@ pub fn wrap(
     if user.switch {
         plan.preflight.insert(2, Preflight::program(Tool::Setpriv));
         argv.push(program(Tool::Bwrap));
-        argv.extend(root_layer(&boundary.home, resolv, mounts));
+        argv.extend(root_layer(resolv, mounts));
         argv.push("--".into());
         argv.extend([
             program(Tool::Setpriv),
@@ -92,7 +92,6 @@ pub fn wrap(
     }
     argv.push(program(Tool::Bwrap));
     argv.extend(user_layer(
-        &boundary.home,
         resolv,
         mounts,
         user.switch,
@@ -117,7 +116,6 @@ pub fn wrap(
 /// The options of the bubblewrap that runs as the session user (the only one when clp
 /// is not root). Under the root layer its mounts come from the staging places.
 fn user_layer(
-    home: &Path,
     resolv: Option<&PathBuf>,
     mounts: &[Mount],
     staged: bool,
@@ -129,7 +127,10 @@ fn user_layer(
     b.pair("--ro-bind", "/", "/");
     b.one("--dev", "/dev");
     b.one("--proc", "/proc");
-    for h in HIDDEN.iter().filter(|h| Path::new(h) != home) {
+    // Every hidden directory, the one holding the home too: the home is mounted on top,
+    // and a render then does not depend on where the home is (`render --portable` by
+    // root, whose home is `/root`, is the user's).
+    for h in HIDDEN {
         b.one("--tmpfs", h);
     }
     if let Some(t) = resolv {
@@ -150,7 +151,7 @@ fn user_layer(
 /// The options of the root bubblewrap (no user namespace): private `/tmp`, `/run` and
 /// homes, and each mount's source, by descriptor, at its staging place in a tmpfs only
 /// root has written to.
-fn root_layer(home: &Path, resolv: Option<&PathBuf>, mounts: &[Mount]) -> Vec<String> {
+fn root_layer(resolv: Option<&PathBuf>, mounts: &[Mount]) -> Vec<String> {
     let mut r = Args::default();
     r.flags(&[
         "--die-with-parent",
@@ -169,10 +170,7 @@ fn root_layer(home: &Path, resolv: Option<&PathBuf>, mounts: &[Mount]) -> Vec<St
     r.one("--dev", "/dev");
     r.perms("1777", "--tmpfs", "/tmp");
     r.perms("1777", "--tmpfs", "/dev/shm");
-    for h in HIDDEN
-        .iter()
-        .filter(|h| **h != "/tmp" && Path::new(h) != home)
-    {
+    for h in HIDDEN.iter().filter(|h| **h != "/tmp") {
         r.one("--tmpfs", h);
     }
     if let Some(t) = resolv {

@@ -4,6 +4,7 @@
 
 mod conformance;
 mod layers;
+mod props;
 mod render;
 mod schema;
 

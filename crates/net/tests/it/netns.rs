@@ -180,16 +180,65 @@ impl Runner {
 }
 
 /// Waits for `child` at most `limit`, killing it past that.
-fn wait_output(mut child: Child, limit: Duration) -> Output {
+/// A started parent, leader of a process group of its own, killed with the whole group
+/// when dropped: a failed assertion must not leave its sandbox (`sleep 600`) running.
+struct Group(Option<Child>);
+
+impl Group {
+    fn spawn(cmd: &mut Command) -> Group {
+        use std::os::unix::process::CommandExt;
+        Group(Some(cmd.process_group(0).spawn().expect("start")))
+    }
+
+    fn kill_all(&self) {
+        if let Some(c) = &self.0 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl std::ops::Deref for Group {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        self.0.as_ref().expect("a child")
+    }
+}
+
+impl std::ops::DerefMut for Group {
+    fn deref_mut(&mut self) -> &mut Child {
+        self.0.as_mut().expect("a child")
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill_all();
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_output(mut child: Group, limit: Duration) -> Output {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Ok(Some(_)) = child.try_wait() {
-            return child.wait_with_output().expect("output");
+            let out = child.0.take().expect("a child").wait_with_output();
+            return out.expect("output");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let _ = child.kill();
-    let out = child.wait_with_output().expect("output");
+    child.kill_all();
+    let out = child
+        .0
+        .take()
+        .expect("a child")
+        .wait_with_output()
+        .expect("output");
     panic!(
         "timed out after {limit:?}\nstdout:\n{}\nstderr:\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -340,12 +389,12 @@ exit 42
         "--log".into(),
         log.display().to_string(),
     ];
-    let child = runner
-        .parent(&args, &runner.sandbox(&script))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the parent");
+    let child = Group::spawn(
+        runner
+            .parent(&args, &runner.sandbox(&script))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let out = wait_output(child, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let report = format!(
@@ -504,12 +553,12 @@ fn sigkill_leaves_nothing(variant: Variant) {
         "--pid-file".into(),
         pid_file.display().to_string(),
     ];
-    let mut parent = runner
-        .parent(&args, &runner.sandbox("exec sleep 600"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the parent");
+    let mut parent = Group::spawn(
+        runner
+            .parent(&args, &runner.sandbox("exec sleep 600"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
 
     // Wait until the sandbox's `sleep` runs somewhere below the helper.
     let start = Instant::now();
@@ -610,12 +659,11 @@ fn refuses_without(runner: &Runner, jail: &[&str], hint: &str) {
             c
         }
     };
-    let child = cmd
-        .current_dir("/")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
+    let child = Group::spawn(
+        cmd.current_dir("/")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
     let out = wait_output(child, Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -671,12 +719,12 @@ fn helper_ignores_sigint_forwards_sigterm_and_reports_128_plus_n() {
         "--pid-file".into(),
         pid_file.display().to_string(),
     ];
-    let parent = runner
-        .parent(&args, &["sleep".into(), "600".into()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the parent");
+    let parent = Group::spawn(
+        runner
+            .parent(&args, &["sleep".into(), "600".into()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
     let start = Instant::now();
     let helper = loop {
         assert!(start.elapsed() < Duration::from_secs(10), "no helper pid");

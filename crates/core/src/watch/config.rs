@@ -1,0 +1,281 @@
+//! After a session at level B or C: what it left in its own Claude Code config that would
+//! run at the next launch without asking. The config dir is the session's to write (it is
+//! Claude Code's state), so nothing there can be read-only; instead, what changed in a way
+//! that runs code or widens trust is undone and reported:
+//!
+//! - `settings.json` of the config dir: a change to hooks, the status line, a credential
+//!   helper, plugins, MCP servers, permissions, the environment or the sandbox puts the
+//!   session's file aside (`settings.json.clp-held-<time>`) and the previous one back;
+//! - `.claude.json`: MCP servers added or changed (user scope, or a project's) are taken
+//!   out again, the rest of Claude Code's state kept.
+//!
+//! For the `oauth` profile these are the main install's own files (`~/.claude`,
+//! `~/.claude.json`), which the normal `claude` reads outside any boundary.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::fsafe::{AsUser, Dir};
+use crate::plan::LaunchPlan;
+
+/// The largest file read (Claude Code's `.claude.json` grows with history, but stays far
+/// below this).
+const MAX: usize = 16 << 20;
+
+/// Settings keys whose change makes a later launch run something or trust more.
+pub const RISKY_SETTINGS: &[&str] = &[
+    "hooks",
+    "statusLine",
+    "apiKeyHelper",
+    "awsAuthRefresh",
+    "awsCredentialExport",
+    "otelHeadersHelper",
+    "fileSuggestion",
+    "env",
+    "permissions",
+    "enabledPlugins",
+    "extraKnownMarketplaces",
+    "mcpServers",
+    "enableAllProjectMcpServers",
+    "enabledMcpjsonServers",
+    "sandbox",
+    "disableAllHooks",
+    "forceLoginMethod",
+];
+
+/// The two files before the session.
+#[derive(Debug, Clone, Default)]
+pub struct Before {
+    settings: Option<Vec<u8>>,
+    servers: Map<String, Value>,
+}
+
+/// Reads the session's Claude Code files before it starts.
+pub fn before(plan: &LaunchPlan) -> Before {
+    let Some(b) = &plan.boundary else {
+        return Before::default();
+    };
+    Before {
+        settings: read(&b.claude_files.settings),
+        servers: read(&b.claude_files.global)
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .map(|v| servers(&v))
+            .unwrap_or_default(),
+    }
+}
+
+/// Undoes and reports what the session left in its Claude Code files that would run at
+/// the next launch. Returns the report's lines.
+pub fn after(plan: &LaunchPlan, before: &Before) -> Vec<String> {
+    let Some(b) = &plan.boundary else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    lines.extend(settings_after(plan, &b.claude_files.settings, before));
+    lines.extend(global_after(plan, &b.claude_files.global, before));
+    lines
+}
+
+fn settings_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<String> {
+    let now = read(path);
+    if now == before.settings {
+        return None;
+    }
+    let parse = |b: &Option<Vec<u8>>| -> Map<String, Value> {
+        b.as_ref()
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default()
+    };
+    let (old, new) = (parse(&before.settings), parse(&now));
+    let changed: Vec<&str> = RISKY_SETTINGS
+        .iter()
+        .copied()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .collect();
+    // A file that no longer parses is put aside too: Claude Code would ignore it.
+    let unreadable = now.is_some() && serde_json::from_slice::<Value>(now.as_deref()?).is_err();
+    if changed.is_empty() && !unreadable {
+        return None;
+    }
+    let (dir, name) = open_parent(path)?;
+    let _as_user = AsUser::new(plan.owner);
+    let stamp = stamp();
+    let aside = format!("{}.clp-held-{stamp}", name.to_string_lossy());
+    let moved = match &now {
+        Some(_) => dir.rename_aside(Path::new(name), Path::new(&aside)),
+        None => Ok(()),
+    }
+    .and_then(|()| match &before.settings {
+        Some(old) => dir.write_atomic(name, old, 0o600).map(|_| ()),
+        None => Ok(()),
+    });
+    let what = if unreadable {
+        "made it unreadable".to_owned()
+    } else {
+        format!("changed {}", changed.join(", "))
+    };
+    Some(match moved {
+        Ok(()) => format!(
+            "the session {what} in `{}`, which the next launch would run without asking: \
+             clp put the previous file back and the session's aside as `{}`",
+            path.display(),
+            path.with_file_name(&aside).display()
+        ),
+        Err(e) => format!(
+            "the session {what} in `{}`, which the next launch would run without asking, \
+             and clp could not undo it ({e}): look at it before the next launch",
+            path.display()
+        ),
+    })
+}
+
+fn global_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<String> {
+    let bytes = read(path)?;
+    let mut now: Value = serde_json::from_slice(&bytes).ok()?;
+    let servers_now = servers(&now);
+    let added: Vec<String> = servers_now
+        .iter()
+        .filter(|(k, v)| before.servers.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if added.is_empty() {
+        return None;
+    }
+    for key in &added {
+        restore(&mut now, key, before.servers.get(key));
+    }
+    let (dir, name) = open_parent(path)?;
+    let _as_user = AsUser::new(plan.owner);
+    let text = serde_json::to_vec_pretty(&now).ok()?;
+    let done = dir.write_atomic(name, &text, 0o600);
+    Some(match done {
+        Ok(_) => format!(
+            "the session added MCP servers to `{}` ({}), which the next launch would start \
+             without asking: clp took them out (to keep one, give it to the profile: \
+             `claude.args = [\"--mcp-config\", FILE]`)",
+            path.display(),
+            added.join(", ")
+        ),
+        Err(e) => format!(
+            "the session added MCP servers to `{}` ({}), which the next launch would start \
+             without asking, and clp could not take them out ({e})",
+            path.display(),
+            added.join(", ")
+        ),
+    })
+}
+
+/// The MCP-related values of a `.claude.json`, by a path of their own:
+/// `mcpServers.NAME` (user scope) and `projects.DIR.mcpServers.NAME`, plus each
+/// project's choices that start the workspace's servers.
+fn servers(v: &Value) -> Map<String, Value> {
+    let mut out = Map::new();
+    let add = |out: &mut Map<String, Value>, prefix: &str, servers: Option<&Value>| {
+        for (name, server) in servers.and_then(Value::as_object).into_iter().flatten() {
+            out.insert(format!("{prefix}mcpServers\u{0}{name}"), server.clone());
+        }
+    };
+    add(&mut out, "", v.get("mcpServers"));
+    for (dir, project) in v
+        .get("projects")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        add(
+            &mut out,
+            &format!("projects\u{0}{dir}\u{0}"),
+            project.get("mcpServers"),
+        );
+        for key in ["enabledMcpjsonServers", "enableAllProjectMcpServers"] {
+            if let Some(value) = project.get(key) {
+                out.insert(format!("projects\u{0}{dir}\u{0}{key}"), value.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Sets the value at `key` (a path from [`servers`]) in `v` back to `old`, or removes it.
+fn restore(v: &mut Value, key: &str, old: Option<&Value>) {
+    let parts: Vec<&str> = key.split('\u{0}').collect();
+    let Some((last, path)) = parts.split_last() else {
+        return;
+    };
+    let mut node = v;
+    for p in path {
+        let Some(next) = node.get_mut(*p) else {
+            return;
+        };
+        node = next;
+    }
+    let Some(map) = node.as_object_mut() else {
+        return;
+    };
+    match old {
+        Some(old) => {
+            map.insert((*last).to_owned(), old.clone());
+        }
+        None => {
+            map.remove(*last);
+        }
+    }
+}
+
+fn read(path: &Path) -> Option<Vec<u8>> {
+    let (dir, name) = open_parent(path)?;
+    dir.read_file(name, MAX)
+}
+
+fn open_parent(path: &Path) -> Option<(Dir, &OsStr)> {
+    Some((Dir::open_trusted(path.parent()?).ok()?, path.file_name()?))
+}
+
+fn stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_servers_are_taken_out_and_the_rest_kept() {
+        let before: Value = serde_json::json!({
+            "numStartups": 3,
+            "mcpServers": {"mine": {"command": "a"}},
+            "projects": {"/w": {"allowedTools": [], "mcpServers": {}}},
+        });
+        let mut after: Value = serde_json::json!({
+            "numStartups": 4,
+            "mcpServers": {"mine": {"command": "a"}, "x": {"command": "sh"}},
+            "projects": {"/w": {"allowedTools": [], "mcpServers": {"y": {"command": "sh"}},
+                                "enableAllProjectMcpServers": true}},
+        });
+        let old = servers(&before);
+        let now = servers(&after);
+        let added: Vec<String> = now
+            .iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(added.len(), 3, "{added:?}");
+        for key in &added {
+            restore(&mut after, key, old.get(key));
+        }
+        assert_eq!(after["numStartups"], 4);
+        assert_eq!(
+            after["mcpServers"],
+            serde_json::json!({"mine": {"command": "a"}})
+        );
+        assert_eq!(after["projects"]["/w"]["mcpServers"], serde_json::json!({}));
+        assert!(after["projects"]["/w"]
+            .get("enableAllProjectMcpServers")
+            .is_none());
+    }
+}
