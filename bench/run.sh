@@ -380,7 +380,9 @@ load_after=$(uptime)
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (with local changes)" || true)
+# Local changes other than this script's own output.
+dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/results.md' ':!BENCHMARKS.md' \
+  2>/dev/null | grep -q . && echo " (with local changes)" || true)
 report="$work/report.md"
 {
   echo "Measured by \`bench/run.sh\` on $(date -u +%Y-%m-%d) at clp $rev$dirty, as uid $(id -u)"
