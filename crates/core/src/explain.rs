@@ -18,6 +18,9 @@ pub struct Row {
 }
 
 /// Every key of `profile`, in schema order, with its provenance from `loaded`.
+///
+/// Long because it is a table: one line per key of the profile, in the order `clp show`
+/// prints them; split, the order would no longer be readable in one place.
 pub fn explain(profile: &Profile, loaded: &Loaded) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut row = |key: &str, value: Value| {

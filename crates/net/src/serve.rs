@@ -103,6 +103,10 @@ where
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
+        // The listener closes before this task's token says it has ended: `shutdown`
+        // returns on that token, and then nothing may listen any more.
+        drop(listener);
+        drop(stop);
     });
     Ok(ServerHandle {
         local_addr,

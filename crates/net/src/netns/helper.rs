@@ -118,97 +118,92 @@ fn chain(e: &dyn std::error::Error) -> String {
 fn run(control: &OwnedFd, args: impl IntoIterator<Item = OsString>) -> Result<i32, (i32, Error)> {
     let setup = |e| (EXIT_SETUP_FAILED, e);
     let args = HelperArgs::parse(args).map_err(setup)?;
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| {
-        setup(Error::Namespace {
-            step: "set the parent-death signal".into(),
-            source: e.into(),
-        })
-    })?;
-    // clp is the parent, or an ancestor a few launchers up (rootless Podman's
-    // `podman unshare` re-executes itself); either way it must still be there.
-    let ancestors = std::iter::successors(Some(getppid().as_raw()), |p| parent_of(*p)).take(4);
-    if !ancestors.into_iter().any(|p| p == args.parent_pid) {
-        return Err(setup(Error::Helper("its parent has already exited".into())));
-    }
-    inherit::cloexec_all_but(&args.keep_fds).map_err(|e| {
-        setup(Error::io(
-            "mark close-on-exec the descriptors in",
-            "/proc/self/fd",
-            e,
-        ))
-    })?;
-    enter_namespace().map_err(setup)?;
-    loopback::bring_up().map_err(|e| {
-        setup(Error::Namespace {
-            step: "bring the loopback interface up".into(),
-            source: e,
-        })
-    })?;
-    let listeners = args
-        .ports
-        .iter()
-        .map(|p| bind(*p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(setup)?;
-
+    let listeners = prepare(&args).map_err(setup)?;
     // Registered before the child starts so that no SIGTERM is lost; handlers (unlike
     // SIG_IGN) reset to the default in the child at exec.
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGQUIT, SIGTERM, SIGHUP])
-        .map_err(|e| {
+    let signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGQUIT, SIGTERM, SIGHUP]).map_err(|e| {
             setup(Error::Namespace {
                 step: "install signal handlers".into(),
                 source: e,
             })
         })?;
-    let me = std::process::id();
     if args.argv.is_empty() {
-        // Hold: the namespace lives as long as this process, which lives as long as clp
-        // keeps the control socket open (or until SIGTERM/SIGHUP).
-        let sent = wire::send(
-            control.as_fd(),
-            &format!("ready {me}"),
-            &wire::borrow_all(&listeners),
-        );
-        drop(listeners);
-        sent.map_err(|e| {
-            setup(Error::io(
-                "send the listeners over",
-                "the control socket",
-                e,
-            ))
-        })?;
-        std::thread::spawn(move || {
-            for signal in signals.forever() {
-                if signal == SIGTERM || signal == SIGHUP {
-                    std::process::exit(0);
-                }
-            }
-        });
-        serve_requests(control);
+        hold(control, listeners, signals).map_err(setup)?;
         return Ok(0);
     }
-    let program = args.argv[0].to_string_lossy().into_owned();
-    let mut child = Command::new(&args.argv[0])
-        .args(&args.argv[1..])
+    run_child(control, &args.argv, listeners, signals)
+}
+
+/// Everything before the listeners exist, in this order: die with the parent (and check
+/// it is still there), close what is not ours, enter the namespaces, bring loopback up,
+/// bind the ports.
+fn prepare(args: &HelperArgs) -> Result<Vec<TcpListener>, Error> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| Error::Namespace {
+        step: "set the parent-death signal".into(),
+        source: e.into(),
+    })?;
+    // clp is the parent, or an ancestor a few launchers up (rootless Podman's
+    // `podman unshare` re-executes itself); either way it must still be there.
+    let ancestors = std::iter::successors(Some(getppid().as_raw()), |p| parent_of(*p)).take(4);
+    if !ancestors.into_iter().any(|p| p == args.parent_pid) {
+        return Err(Error::Helper("its parent has already exited".into()));
+    }
+    inherit::cloexec_all_but(&args.keep_fds)
+        .map_err(|e| Error::io("mark close-on-exec the descriptors in", "/proc/self/fd", e))?;
+    enter_namespace()?;
+    loopback::bring_up().map_err(|e| Error::Namespace {
+        step: "bring the loopback interface up".into(),
+        source: e,
+    })?;
+    args.ports.iter().map(|p| bind(*p)).collect()
+}
+
+/// Hold: hands the listeners over, then keeps the namespace alive as long as this
+/// process, which lives as long as clp keeps the control socket open (or until
+/// SIGTERM/SIGHUP).
+fn hold(
+    control: &OwnedFd,
+    listeners: Vec<TcpListener>,
+    mut signals: signal_hook::iterator::Signals,
+) -> Result<(), Error> {
+    let ready = format!("ready {}", std::process::id());
+    let sent = wire::send(control.as_fd(), &ready, &wire::borrow_all(&listeners));
+    drop(listeners);
+    sent.map_err(|e| Error::io("send the listeners over", "the control socket", e))?;
+    std::thread::spawn(move || {
+        for signal in signals.forever() {
+            if signal == SIGTERM || signal == SIGHUP {
+                std::process::exit(0);
+            }
+        }
+    });
+    serve_requests(control);
+    Ok(())
+}
+
+/// Starts the session's command in the namespace, hands the listeners over, passes
+/// SIGTERM and SIGHUP on, and returns the command's exit code.
+fn run_child(
+    control: &OwnedFd,
+    argv: &[OsString],
+    listeners: Vec<TcpListener>,
+    mut signals: signal_hook::iterator::Signals,
+) -> Result<i32, (i32, Error)> {
+    let program = argv[0].to_string_lossy().into_owned();
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
         .spawn()
         .map_err(|e| (EXIT_SPAWN_FAILED, Error::io("run", &program, e)))?;
-
-    let sent = wire::send(
-        control.as_fd(),
-        &format!("ready {me}"),
-        &wire::borrow_all(&listeners),
-    );
+    let ready = format!("ready {}", std::process::id());
+    let sent = wire::send(control.as_fd(), &ready, &wire::borrow_all(&listeners));
     drop(listeners);
     if let Err(e) = sent {
         let _ = child.kill();
         let _ = child.wait();
-        return Err(setup(Error::io(
-            "send the listeners over",
-            "the control socket",
-            e,
-        )));
+        let e = Error::io("send the listeners over", "the control socket", e);
+        return Err((EXIT_SETUP_FAILED, e));
     }
-
     let child_pid = Pid::from_raw(child.id() as i32);
     std::thread::spawn(move || {
         for signal in signals.forever() {
@@ -224,16 +219,13 @@ fn run(control: &OwnedFd, args: impl IntoIterator<Item = OsString>) -> Result<i3
     if let Ok(requests) = control.try_clone() {
         std::thread::spawn(move || serve_requests(&requests));
     }
-
     let status = loop {
         match child.wait() {
             Ok(status) => break status,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Err((
-                    EXIT_SETUP_FAILED,
-                    Error::io("wait for", format!("`{program}`"), e),
-                ))
+                let e = Error::io("wait for", format!("`{program}`"), e);
+                return Err((EXIT_SETUP_FAILED, e));
             }
         }
     };

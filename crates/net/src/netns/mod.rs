@@ -162,46 +162,57 @@ impl NetnsSession {
         // death would never show as end-of-file here.
         drop(helper);
         let mut process = HelperProcess { child };
-
-        let answer = wire::recv(ours.as_fd())
-            .map_err(|e| Error::io("read from", "the network namespace helper", timeout_hint(e)));
-        let (text, fds) = match answer {
-            Ok(Some(message)) => message,
-            Ok(None) => {
-                let status = process.wait_briefly();
-                return Err(Error::Helper(format!(
-                    "it exited before reporting ({})",
-                    status.map_or_else(|| "still running".to_owned(), |s| s.to_string())
-                )));
-            }
-            Err(e) => return Err(e),
-        };
-        if let Some(why) = text.strip_prefix("err ") {
-            return Err(Error::Helper(why.to_owned()));
-        }
-        let helper_pid = text
-            .strip_prefix("ready ")
-            .and_then(|p| p.parse::<u32>().ok());
-        if helper_pid.is_none() || fds.len() != ports.len() {
-            return Err(Error::Protocol(format!(
-                "expected `ready` with {} listeners, got `{text}` with {}",
-                ports.len(),
-                fds.len()
-            )));
-        }
-        let listeners = ports
-            .iter()
-            .copied()
-            .zip(fds.into_iter().map(TcpListener::from))
-            .collect();
+        let (helper_pid, listeners) = ready(&ours, &mut process, ports)?;
         Ok(NetnsSession {
-            helper_pid: helper_pid.unwrap_or_default(),
+            helper_pid,
             helper: process,
             control: HelperControl {
                 sock: Arc::new(Mutex::new(ours)),
             },
             listeners,
         })
+    }
+}
+
+/// The helper's first answer: `ready PID` with one listener per port, or why not.
+fn ready(
+    ours: &OwnedFd,
+    process: &mut HelperProcess,
+    ports: &[u16],
+) -> Result<(u32, Vec<(u16, TcpListener)>), Error> {
+    let answer = wire::recv(ours.as_fd())
+        .map_err(|e| Error::io("read from", "the network namespace helper", timeout_hint(e)));
+    let (text, fds) = match answer {
+        Ok(Some(message)) => message,
+        Ok(None) => {
+            let status = process.wait_briefly();
+            return Err(Error::Helper(format!(
+                "it exited before reporting ({})",
+                status.map_or_else(|| "still running".to_owned(), |s| s.to_string())
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(why) = text.strip_prefix("err ") {
+        return Err(Error::Helper(why.to_owned()));
+    }
+    let helper_pid = text
+        .strip_prefix("ready ")
+        .and_then(|p| p.parse::<u32>().ok());
+    match helper_pid {
+        Some(pid) if fds.len() == ports.len() => {
+            let listeners = ports
+                .iter()
+                .copied()
+                .zip(fds.into_iter().map(TcpListener::from))
+                .collect();
+            Ok((pid, listeners))
+        }
+        _ => Err(Error::Protocol(format!(
+            "expected `ready` with {} listeners, got `{text}` with {}",
+            ports.len(),
+            fds.len()
+        ))),
     }
 }
 
