@@ -349,10 +349,11 @@ impl Dir {
         }
     }
 
-    /// Opens the regular file `name` in this directory for reading and writing, made
-    /// with `mode` if missing, never through a link (a lock file).
-    pub fn open_rw(&self, name: &OsStr, mode: u32) -> Result<std::fs::File, FsError> {
-        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    /// Opens the regular file `name` in this directory to lock it, made with `mode` if
+    /// missing, never through a link. Read-only: `flock` needs no write access, and a
+    /// lock file opened for writing counts as written when it is closed.
+    pub fn open_lock(&self, name: &OsStr, mode: u32) -> Result<std::fs::File, FsError> {
+        let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
         let full = self.path.join(name);
         let fd = openat2(
             &self.fd,
@@ -477,6 +478,12 @@ impl Dir {
     /// a dangling symbolic link). Returns whether it was created.
     pub fn create_new(&self, name: &OsStr, contents: &[u8], mode: u32) -> Result<bool, FsError> {
         self.sweep_temps();
+        // The usual case on a relaunch: there already. Looking first spares a temporary
+        // file (written, synced, then removed) on every launch; the exclusive rename
+        // below still decides when two launches race to create it.
+        if self.exists(Path::new(name)) {
+            return Ok(false);
+        }
         let tmp = self.temp(contents, mode)?;
         let result = nix::fcntl::renameat2(
             &self.fd,
@@ -592,6 +599,35 @@ pub fn bytes(p: &Path) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A relaunch writes nothing: neither an unchanged file nor one that only has to
+    /// exist leaves a trace in its directory (not even a temporary file, which would
+    /// change the directory's modification time).
+    #[test]
+    fn unchanged_and_existing_files_touch_nothing() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open_trusted(tmp.path()).unwrap();
+        assert!(dir.create_new(OsStr::new("a.json"), b"one", 0o600).unwrap());
+        assert!(dir
+            .write_atomic(OsStr::new("b.json"), b"{}", 0o600)
+            .unwrap());
+        let stamp = |p: &Path| {
+            let m = std::fs::metadata(p).unwrap();
+            (m.mtime(), m.mtime_nsec(), m.ino())
+        };
+        let before = (stamp(tmp.path()), stamp(&tmp.path().join("b.json")));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(!dir.create_new(OsStr::new("a.json"), b"two", 0o600).unwrap());
+        assert!(!dir
+            .write_atomic(OsStr::new("b.json"), b"{}", 0o600)
+            .unwrap());
+        assert_eq!(
+            before,
+            (stamp(tmp.path()), stamp(&tmp.path().join("b.json")))
+        );
+        assert_eq!(std::fs::read(tmp.path().join("a.json")).unwrap(), b"one");
+    }
 
     #[test]
     fn symlinks_are_refused_and_never_written_through() {

@@ -70,8 +70,19 @@ pub struct Host {
     /// How paths resolve on this machine (symbolic links, `..`).
     pub fs: FsView,
     /// The home directories of the other accounts (from `/etc/passwd`, and every
-    /// directory under `/home`), never a workspace.
-    pub other_homes: Vec<PathBuf>,
+    /// directory under `/home`), never a workspace: see [`Host::other_homes`]. Set here
+    /// (tests, portable renders), or left empty to be read from a live machine the first
+    /// time a path is judged: a launch that judges none (level A in the current
+    /// directory) does not read them.
+    #[serde(serialize_with = "serialize_once")]
+    pub other_homes: std::sync::OnceLock<Vec<PathBuf>>,
+}
+
+fn serialize_once<S: serde::Serializer>(
+    cell: &std::sync::OnceLock<Vec<PathBuf>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    cell.get().serialize(s)
 }
 
 /// How [`Host::realpath`] resolves paths.
@@ -137,6 +148,15 @@ impl Host {
             .filter(|v| !v.is_empty())
     }
 
+    /// The home directories of the other accounts, read from the machine on first use
+    /// when the host is live and they were not given.
+    pub fn other_homes(&self) -> &[PathBuf] {
+        self.other_homes.get_or_init(|| match self.fs {
+            FsView::Live => detect::other_homes(&self.home),
+            FsView::Fixed(_) => Vec::new(),
+        })
+    }
+
     /// The user's real `~/.claude`.
     pub fn main_claude_dir(&self) -> PathBuf {
         self.home.join(".claude")
@@ -158,6 +178,18 @@ impl Host {
             FsView::Live => {
                 let mut rest = Vec::new();
                 let mut base = path;
+                // The deepest part that exists, found with one look per level (the kernel
+                // walks the path), so that `canonicalize` (a `readlink` per component)
+                // runs once, not once per missing level.
+                while std::fs::symlink_metadata(base).is_err() {
+                    match (base.parent(), base.file_name()) {
+                        (Some(parent), Some(name)) => {
+                            rest.push(name.to_owned());
+                            base = parent;
+                        }
+                        _ => return path.to_owned(),
+                    }
+                }
                 loop {
                     if let Ok(real) = std::fs::canonicalize(base) {
                         return rest.iter().rev().fold(real, |p, c| p.join(c));
@@ -234,7 +266,7 @@ impl Host {
             empty: Default::default(),
             listings: BTreeMap::new(),
             fs: FsView::Fixed(BTreeMap::new()),
-            other_homes: vec![PathBuf::from("/home/other")],
+            other_homes: std::sync::OnceLock::from(vec![PathBuf::from("/home/other")]),
             home,
         }
     }
@@ -339,11 +371,7 @@ pub mod detect {
             empty: Default::default(),
             listings: BTreeMap::new(),
             fs: FsView::Live,
-            other_homes: Vec::new(),
-        })
-        .map(|mut host| {
-            host.other_homes = other_homes(&host.home);
-            host
+            other_homes: std::sync::OnceLock::new(),
         })
     }
 
@@ -351,7 +379,7 @@ pub mod detect {
     /// `/etc/passwd` (uid 1000 and up; service accounts such as `www-data` keep their
     /// `/var/www`, which the system-tree rules judge), and the directories under `/home`,
     /// resolved.
-    fn other_homes(mine: &Path) -> Vec<PathBuf> {
+    pub(super) fn other_homes(mine: &Path) -> Vec<PathBuf> {
         let mine = std::fs::canonicalize(mine).unwrap_or_else(|_| mine.to_owned());
         let mut homes: Vec<PathBuf> = std::fs::read_to_string("/etc/passwd")
             .unwrap_or_default()

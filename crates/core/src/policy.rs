@@ -247,7 +247,7 @@ pub fn refused_path(path: &Path, host: &Host) -> Option<String> {
         });
     }
     let mut sensitive: Vec<(PathBuf, &str)> = host
-        .other_homes
+        .other_homes()
         .iter()
         .map(|h| (h.clone(), "another account's home"))
         .collect();

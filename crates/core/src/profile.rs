@@ -554,6 +554,12 @@ fn judge_workspace(
     host: &Host,
     p: &mut Problems,
 ) {
+    // The current directory at level A is not judged: nothing of it is made writable
+    // or mounted there, so nothing would come of a refusal (and the launch path spares
+    // resolving the dozen paths the judgement compares it with).
+    if !explicit && level == Level::Env {
+        return;
+    }
     let Some(why) = crate::policy::refused_path(written, host) else {
         return;
     };
@@ -565,7 +571,7 @@ fn judge_workspace(
             Diagnostic::new("workspace.path", message)
                 .with_hint("point it at one project directory, e.g. `~/src/my-project`"),
         );
-    } else if level != Level::Env {
+    } else {
         // Nothing in a file set the workspace: point at what made it matter.
         let message = format!(
             "the workspace would be the current directory `{}`, which {why}{resolved}: level \

@@ -147,7 +147,7 @@ pub fn join(plan: &LaunchPlan) -> Result<Option<Sessions>, Error> {
     let mut lock_name = name.to_owned();
     lock_name.push(".sessions.lock");
     let dir = Dir::create_trusted(root, 0o700).map_err(fs)?;
-    let file = dir.open_rw(&lock_name, 0o600).map_err(fs)?;
+    let file = dir.open_lock(&lock_name, 0o600).map_err(fs)?;
     let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockShared)
         .map_err(|(_, e)| Error::io("cannot lock", root.join(&lock_name), e.into()))?;
     // The mount points a later level would otherwise find: the empty files, and where

@@ -13,6 +13,10 @@ pub mod config;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use nix::dir::Type;
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
+
 use crate::fsafe::{AsUser, Dir};
 use crate::plan::LaunchPlan;
 
@@ -322,33 +326,91 @@ pub fn risky_git_keys(text: &str) -> Vec<String> {
     out
 }
 
+/// The names of [`TOOL_FILES`], to compare an entry with before its path.
+const TOOL_NAMES: &[&[u8]] = &[
+    b".envrc",
+    b".mcp.json",
+    b"settings.json",
+    b"settings.local.json",
+    b"tasks.json",
+];
+
+/// A directory the scan is still to read: its name in the open `parent` (the workspace
+/// itself has none), its path, its depth.
+struct Pending {
+    parent: Option<std::rc::Rc<nix::dir::Dir>>,
+    name: std::ffi::OsString,
+    path: PathBuf,
+    depth: usize,
+}
+
 /// Records nested repositories' config and hooks and the tool files below the workspace
 /// (not its own top-level ones, which are protected), without following links. Returns
 /// whether the scan was complete.
+///
+/// Each directory is opened in its parent (`O_NOFOLLOW`: a directory swapped for a
+/// link is not read) and its entries are judged by name and type as read, without a
+/// path or a look at each: the path is made only for a directory to read and for the
+/// few entries named like a tool file. A parent stays open while a child of it is still
+/// to read: at most one per level.
 fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let mut seen = 0usize;
-    let mut stack = vec![(ws.to_path_buf(), 0usize)];
-    while let Some((dir, depth)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
+    let mut stack = vec![Pending {
+        parent: None,
+        name: std::ffi::OsString::new(),
+        path: ws.to_path_buf(),
+        depth: 0,
+    }];
+    while let Some(Pending {
+        parent,
+        name,
+        path: dir_path,
+        depth,
+    }) = stack.pop()
+    {
+        let opened = match &parent {
+            None => nix::dir::Dir::open(ws, flags, Mode::empty()),
+            Some(p) => openat(
+                &**p,
+                name.as_os_str(),
+                flags | OFlag::O_NOFOLLOW,
+                Mode::empty(),
+            )
+            .and_then(nix::dir::Dir::from_fd),
         };
-        for entry in entries.flatten() {
+        drop(parent);
+        let Ok(mut dir) = opened else { continue };
+        let nested = depth > 0;
+        let mut subdirs = Vec::new();
+        for entry in dir.iter().flatten() {
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
             seen += 1;
             if seen > MAX_ENTRIES {
                 return false;
             }
-            let Ok(ft) = entry.file_type() else { continue };
-            let path = entry.path();
-            let name = entry.file_name();
-            let nested = dir != ws;
+            let name = std::ffi::OsStr::from_bytes(name);
+            let (is_dir, is_file) = match entry.file_type() {
+                Some(t) => (t == Type::Directory, t == Type::File),
+                // A file system that does not say: a look, not through a link.
+                None => dir_path
+                    .join(name)
+                    .symlink_metadata()
+                    .map_or((false, false), |m| (m.is_dir(), m.is_file())),
+            };
             if name == ".git" {
-                if ft.is_dir() && nested {
+                let path = dir_path.join(name);
+                if is_dir && nested {
                     record_repo(&path, out);
-                } else if ft.is_dir() {
+                } else if is_dir {
                     // The workspace's own config and hooks are protected; submodules the
                     // session adds are not (`git status` runs inside each one).
                     record_modules(&path.join("modules"), out, 0);
-                } else if ft.is_file() {
+                } else if is_file {
                     // A pointer (`gitdir: ...`, as in submodules and worktrees): git runs
                     // the config and hooks of the directory it names.
                     record(&path, out);
@@ -358,25 +420,38 @@ fn scan(ws: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> bool {
                 }
                 continue;
             }
-            if nested {
+            // Most entries are named like no tool file: one comparison of names each,
+            // then the whole path only for the few that are.
+            if nested && TOOL_NAMES.contains(&name.as_bytes()) {
+                let path = dir_path.join(name);
                 for tool in TOOL_FILES {
                     if path.ends_with(tool) {
                         record(&path, out);
                     }
                 }
-                if name == ".claude" || name == ".vscode" {
-                    for tool in TOOL_FILES {
-                        let p = dir.join(tool);
-                        if p.starts_with(&path) {
-                            record(&p, out);
-                        }
+            }
+            if nested && (name == ".claude" || name == ".vscode") {
+                let path = dir_path.join(name);
+                for tool in TOOL_FILES {
+                    let p = dir_path.join(tool);
+                    if p.starts_with(&path) {
+                        record(&p, out);
                     }
                 }
             }
             let skip = SKIP_DIRS.iter().any(|s| name == *s);
-            if ft.is_dir() && !skip && depth < MAX_DEPTH {
-                stack.push((path, depth + 1));
+            if is_dir && !skip && depth < MAX_DEPTH {
+                subdirs.push(name.to_owned());
             }
+        }
+        let dir = std::rc::Rc::new(dir);
+        for name in subdirs {
+            stack.push(Pending {
+                parent: Some(dir.clone()),
+                path: dir_path.join(&name),
+                name,
+                depth: depth + 1,
+            });
         }
     }
     true
@@ -480,6 +555,48 @@ mod tests {
         assert!(
             line.contains(&format!("`{}`", ws.join(".gd").display())),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn every_tool_file_is_named_in_tool_names() {
+        use std::os::unix::ffi::OsStrExt;
+        for tool in TOOL_FILES {
+            let name = Path::new(tool).file_name().unwrap().as_bytes();
+            assert!(TOOL_NAMES.contains(&name), "{tool}");
+        }
+    }
+
+    #[test]
+    fn nested_tool_files_are_recorded_and_links_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ws = tmp.path().join("ws");
+        let outside = tmp.path().join("outside");
+        for dir in ["a/b/.claude", "a/.vscode", "node_modules/x/.claude"] {
+            std::fs::create_dir_all(ws.join(dir)).unwrap();
+        }
+        std::fs::create_dir_all(outside.join(".claude")).unwrap();
+        for file in [
+            "a/b/.claude/settings.json",
+            "a/.vscode/tasks.json",
+            "a/b/.envrc",
+            ".envrc",
+            "node_modules/x/.claude/settings.json",
+        ] {
+            std::fs::write(ws.join(file), "{}").unwrap();
+        }
+        std::fs::write(outside.join(".claude/settings.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&outside, ws.join("a/link")).unwrap();
+        let mut out = BTreeMap::new();
+        assert!(scan(&ws, &mut out));
+        let got: Vec<_> = out.keys().map(|p| p.strip_prefix(&ws).unwrap()).collect();
+        assert_eq!(
+            got,
+            [
+                Path::new("a/.vscode/tasks.json"),
+                Path::new("a/b/.claude/settings.json"),
+                Path::new("a/b/.envrc"),
+            ]
         );
     }
 

@@ -80,11 +80,25 @@ impl Drop for Forwarding {
 
 /// Runs `command` (its environment, directory and stdio set) as the session: clp's
 /// child, with signals passed on; returns its status.
-pub fn supervise(mut command: Command) -> Result<ExitStatus, Error> {
+pub fn supervise(command: Command) -> Result<ExitStatus, Error> {
+    supervise_mirrored(command, None)
+}
+
+/// [`supervise`], with the IDE view kept current meanwhile when `ides` says so. When the
+/// session ends, both helper threads are told to stop before either is waited for, so
+/// that their wake-ups overlap.
+fn supervise_mirrored(mut command: Command, ides: Option<IdeSync>) -> Result<ExitStatus, Error> {
     let program = command.get_program().to_string_lossy().into_owned();
+    let mirror = ides.map(Mirror::start);
     let mut child = command.spawn().map_err(|e| Error::io("run", &program, e))?;
-    let _forwarding = forward_signals(child.id())?;
-    child.wait().map_err(|e| Error::io("wait for", &program, e))
+    let forwarding = forward_signals(child.id())?;
+    let status = child.wait().map_err(|e| Error::io("wait for", &program, e));
+    if let Some(m) = &mirror {
+        m.stop();
+    }
+    drop(forwarding);
+    drop(mirror);
+    status
 }
 
 /// How a boundary session (level B or C) ended: its status, and what it left in the
@@ -196,8 +210,7 @@ pub fn run(spec: Spec) -> Result<ExitStatus, Error> {
             .envs(&env)
             .current_dir(&plan.cwd);
         stdio(&mut command)?;
-        let _mirror = ides.map(Mirror::start);
-        return supervise(command);
+        return supervise_mirrored(command, ides);
     };
     // Rootless Podman: the helper runs inside Podman's user namespace.
     let mut helper = match net.helper_prefix.split_first() {
@@ -259,13 +272,20 @@ impl Mirror {
             thread: Some(thread),
         }
     }
+
+    /// Tells the thread to stop, without waiting for it.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
 }
 
 impl Drop for Mirror {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop();
         if let Some(t) = self.thread.take() {
-            t.thread().unpark();
             let _ = t.join();
         }
     }
