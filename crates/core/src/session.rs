@@ -113,9 +113,46 @@ fn profile_dir(plan: &LaunchPlan) -> Result<Dir, Error> {
         .ok_or_else(|| Error::usage("no runtime dir"))?;
     // 0711: a session user may pass through root's runtime dir to its own, no further.
     let root = Dir::create_trusted(runtime, 0o711).map_err(fs)?;
+    check_private(&root, runtime)?;
     let rel = profile.strip_prefix(runtime).unwrap_or(profile);
     root.mkdirs(rel, 0o700, &mut |d| hand_over(d, plan.owner))
         .map_err(fs)
+}
+
+/// Refuses a runtime dir that someone else could have made or can change: where there is
+/// no `$XDG_RUNTIME_DIR` it is `/dev/shm/clp-<uid>`, in a directory every account may
+/// write, and another account that made it first (a directory of its own, or a link to
+/// one) could swap the IDE view, or a container's secrets dir, from under the session.
+/// It must be a directory, not a link, owned by clp's user and writable by no one else.
+fn check_private(dir: &Dir, path: &Path) -> Result<(), Error> {
+    let not_private = |why: String| {
+        Error::host(format!("clp's runtime dir `{}` {why}", path.display())).hint(
+            "another account may have made it: remove it, or set XDG_RUNTIME_DIR to a \
+             directory of your own",
+        )
+    };
+    if path
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(not_private("is a symbolic link".into()));
+    }
+    let st =
+        nix::sys::stat::fstat(dir.fd()).map_err(|e| Error::io("cannot look at", path, e.into()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(not_private(format!(
+            "belongs to uid {}, not {me}",
+            st.st_uid
+        )));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(not_private(format!(
+            "is writable by others (mode {:o})",
+            st.st_mode & 0o7777
+        )));
+    }
+    Ok(())
 }
 
 /// Membership of the running sessions of a profile (levels B and C), held from before

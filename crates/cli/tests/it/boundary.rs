@@ -1684,3 +1684,75 @@ fn container_secrets_never_reach_engine_storage_as_root() {
 fn container_secrets_never_reach_engine_storage_as_user() {
     secrets(As::User);
 }
+
+/// Without `$XDG_RUNTIME_DIR` clp keeps its session dirs (the IDE view, a container's
+/// secrets) in `/dev/shm/clp-<uid>`, where every account may create things first. A
+/// runtime dir that another account made (its own directory, a link to one, or one
+/// anybody may write) is refused before anything goes into it; the test points
+/// `$XDG_RUNTIME_DIR` at a directory of its own so as not to touch the shared one.
+/// Control: the same launch with a runtime dir clp makes itself works.
+#[test]
+fn a_runtime_dir_someone_else_made_is_refused_as_user() {
+    if !is_root() {
+        eprintln!("SKIPPED: planting another account's runtime dir needs root");
+        return;
+    }
+    let Some(mut b) = boxed(As::User, Level::B) else {
+        return;
+    };
+    let rt = b.home.join("rt");
+    std::fs::create_dir(&rt).unwrap();
+    std::os::unix::fs::chown(&rt, Some(b.user.uid), Some(b.user.gid)).unwrap();
+    std::fs::set_permissions(&rt, std::fs::Permissions::from_mode(0o700)).unwrap();
+    b.extra_env
+        .push(("XDG_RUNTIME_DIR".into(), rt.display().to_string()));
+    let theirs = b.home.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let clp_dir = rt.join("clp");
+    let plant = |how: &str| {
+        let _ = std::fs::remove_dir_all(&clp_dir);
+        let _ = std::fs::remove_file(&clp_dir);
+        match how {
+            "root's" => {
+                std::fs::create_dir(&clp_dir).unwrap();
+                std::fs::set_permissions(&clp_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            }
+            "a link" => std::os::unix::fs::symlink(&theirs, &clp_dir).unwrap(),
+            "open to all" => {
+                std::fs::create_dir(&clp_dir).unwrap();
+                std::os::unix::fs::chown(&clp_dir, Some(b.user.uid), Some(b.user.gid)).unwrap();
+                std::fs::set_permissions(&clp_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            }
+            _ => {}
+        }
+    };
+    for (how, said) in [
+        ("root's", "belongs to uid 0"),
+        ("a link", "is a symbolic link"),
+        ("open to all", "is writable by others"),
+    ] {
+        plant(how);
+        let out = session(&b, &[], "true");
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{how}: launched: {stdout}{stderr}");
+        assert!(
+            stderr.contains("runtime dir") && stderr.contains(said),
+            "{how}: {stderr}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&theirs).unwrap().count(),
+            0,
+            "{how}: clp wrote into the other account's dir"
+        );
+    }
+    plant("none");
+    let out = session(&b, &[], "true");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "control: {stdout}{stderr}");
+    let meta = std::fs::symlink_metadata(&clp_dir).unwrap();
+    assert!(
+        meta.is_dir() && meta.uid() == b.user.uid,
+        "control: clp made its own"
+    );
+}
