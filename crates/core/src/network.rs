@@ -325,8 +325,10 @@ pub fn record_line(r: &Record) -> String {
         (Decision::Allow, None) => "allowed",
     };
     let why = r.error.as_deref().unwrap_or(&r.reason);
-    format!(
+    // The host is what the session asked for (a SOCKS5 name is any bytes): escape
+    // sequences in it must not reach the terminal of `clp log`.
+    crate::diag::printable(&format!(
         "{}  {what:<7}  {} {}:{}  {why}",
         r.ts, r.method, r.host, r.port
-    )
+    ))
 }

@@ -522,5 +522,9 @@ pub fn text(e: &Explanation) -> String {
             t.push_str(&format!("warning: {w}\n"));
         }
     }
-    t
+    // Values come from files a repository or a session may have written: each line
+    // with its control characters escaped.
+    t.lines()
+        .map(|l| crate::diag::printable(l) + "\n")
+        .collect()
 }

@@ -82,7 +82,7 @@ impl Report {
         self.held.is_empty() && self.findings.is_empty() && self.partial.is_none()
     }
 
-    /// The report as lines for the terminal.
+    /// The report as lines for the terminal, control characters escaped.
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (from, to) in &self.held {
@@ -99,7 +99,8 @@ impl Report {
         if let Some(p) = &self.partial {
             out.push(p.clone());
         }
-        out
+        // Names the session chose: escape sequences in them must not reach the terminal.
+        out.iter().map(|l| crate::diag::printable(l)).collect()
     }
 }
 

@@ -1756,3 +1756,54 @@ fn a_runtime_dir_someone_else_made_is_refused_as_user() {
         "control: clp made its own"
     );
 }
+
+/// What clp prints about a session after it (the report of what it planted, the network
+/// log) quotes names the session chose. A name holding a terminal escape sequence (here
+/// one that sets the window title; others write the clipboard, or make some terminals
+/// answer into the input line) reaches the terminal escaped, never raw. Control: the
+/// same name is in the report, so the check can see it.
+#[test]
+fn names_a_session_chose_reach_the_terminal_escaped_as_user() {
+    let Some(b) = boxed(As::User, Level::B) else {
+        return;
+    };
+    let script =
+        "d=\"$(printf 'x\\033]0;pwned\\007y')\"; mkdir -p \"$d\" && echo 'echo hi' > \"$d/.envrc\"";
+    let out = session(&b, &[], script);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains('\u{7}'),
+        "a raw escape sequence reached the terminal: {stderr:?}"
+    );
+    assert!(
+        stderr.contains("x\\u{1b}]0;pwned\\u{7}y/.envrc"),
+        "control: the report does not name the planted file: {stderr}"
+    );
+}
+
+/// `clp log`: a host name the session asked the proxy for is printed escaped.
+#[test]
+fn the_network_log_prints_hostile_host_names_escaped() {
+    let Some(b) = boxed(As::User, Level::B) else {
+        return;
+    };
+    let logs = b.home.join(".local/state/clp/logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let line = r#"{"ts":"2026-11-30T12:00:00.000Z","method":"SOCKS5","host":"x\u001b]0;pwned\u0007y","port":443,"decision":"deny","reason":"not in network.allow"}"#;
+    std::fs::write(logs.join("box.network.jsonl"), format!("{line}\n")).unwrap();
+    if is_root() {
+        for entry in walkdir::WalkDir::new(b.home.join(".local")) {
+            let p = entry.unwrap().into_path();
+            std::os::unix::fs::lchown(&p, Some(b.user.uid), Some(b.user.gid)).unwrap();
+        }
+    }
+    let out = b.clp(&["log", "box"]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("x\\u{1b}]0;pwned\\u{7}y"),
+        "control: the refusal is not listed: {stdout}{stderr}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "raw escape: {stdout:?}");
+}
