@@ -46,19 +46,26 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::Core(e) => {
-                write!(f, "{ERROR}error:{ERROR:#} {}", e.message)?;
+                write!(f, "{ERROR}error:{ERROR:#} {}", shown(&e.message))?;
                 let mut cause = std::error::Error::source(e);
                 while let Some(c) = cause {
-                    write!(f, "\n  cause: {c}")?;
+                    write!(f, "\n  cause: {}", shown(&c.to_string()))?;
                     cause = c.source();
                 }
                 for h in &e.hints {
-                    write!(f, "\n  {HINT}hint:{HINT:#} {h}")?;
+                    write!(f, "\n  {HINT}hint:{HINT:#} {}", shown(h))?;
                 }
                 Ok(())
             }
         }
     }
+}
+
+/// An error's text as it may reach a terminal: it can quote a path a session planted or
+/// a name from a hostile file, so control characters are escaped on each of its lines.
+fn shown(text: &str) -> String {
+    let lines: Vec<String> = text.lines().map(clp_core::diag::printable).collect();
+    lines.join("\n")
 }
 
 impl From<Error> for Failure {

@@ -1807,3 +1807,28 @@ fn the_network_log_prints_hostile_host_names_escaped() {
     );
     assert!(!stdout.contains('\u{1b}'), "raw escape: {stdout:?}");
 }
+
+/// An error that names a path the session planted (a submodule's `hooks` turned into a
+/// link, under a name of the session's choosing) reaches the terminal escaped at the
+/// next launch, which refuses it. Control: the error is there and names the path.
+#[test]
+fn errors_naming_planted_paths_are_escaped_as_user() {
+    let Some(b) = boxed(As::User, Level::B) else {
+        return;
+    };
+    let plant = "d=\".git/modules/$(printf 'x\\033]0;pwned\\007y')\"; mkdir -p \"$d\" && \
+                 ln -s /tmp \"$d/hooks\"";
+    let out = session(&b, &[], plant);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let out = session(&b, &[], "true");
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !out.status.success(),
+        "launched through a planted link: {stdout}{stderr}"
+    );
+    assert!(
+        stderr.contains("x\\u{1b}]0;pwned\\u{7}y"),
+        "control: the refusal does not name the path: {stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "raw escape: {stderr:?}");
+}
