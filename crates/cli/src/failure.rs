@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use clp_core::diag::printable_lines;
 use clp_core::init::InitError;
 use clp_core::{Diagnostics, Error, Kind, LoadError};
 
@@ -45,27 +46,22 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
+            // What an error quotes may come from a path a session planted or a hostile
+            // file: control characters escaped, line by line.
             Failure::Core(e) => {
-                write!(f, "{ERROR}error:{ERROR:#} {}", shown(&e.message))?;
+                write!(f, "{ERROR}error:{ERROR:#} {}", printable_lines(&e.message))?;
                 let mut cause = std::error::Error::source(e);
                 while let Some(c) = cause {
-                    write!(f, "\n  cause: {}", shown(&c.to_string()))?;
+                    write!(f, "\n  cause: {}", printable_lines(&c.to_string()))?;
                     cause = c.source();
                 }
                 for h in &e.hints {
-                    write!(f, "\n  {HINT}hint:{HINT:#} {}", shown(h))?;
+                    write!(f, "\n  {HINT}hint:{HINT:#} {}", printable_lines(h))?;
                 }
                 Ok(())
             }
         }
     }
-}
-
-/// An error's text as it may reach a terminal: it can quote a path a session planted or
-/// a name from a hostile file, so control characters are escaped on each of its lines.
-fn shown(text: &str) -> String {
-    let lines: Vec<String> = text.lines().map(clp_core::diag::printable).collect();
-    lines.join("\n")
 }
 
 impl From<Error> for Failure {

@@ -22,10 +22,13 @@ pub const HINT: Style = AnsiColor::Cyan.on_default();
 /// A check that passed.
 pub const OK: Style = AnsiColor::Green.on_default();
 
-/// Prints `warning: MESSAGE` (and `  hint: HINT`) on stderr.
+/// Prints `warning: MESSAGE` (and `  hint: HINT`) on stderr, control characters escaped
+/// (a warning may quote what a backend answered or a file said).
 pub fn warn(message: &str, hint: Option<&str>) {
+    let message = clp_core::diag::printable_lines(message);
     anstream::eprintln!("{WARNING}warning:{WARNING:#} {message}");
     if let Some(h) = hint {
+        let h = clp_core::diag::printable_lines(h);
         anstream::eprintln!("  {HINT}hint:{HINT:#} {h}");
     }
 }

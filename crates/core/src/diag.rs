@@ -95,6 +95,12 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// [`printable`] for text of several lines: each line escaped, the line breaks kept.
+pub fn printable_lines(text: &str) -> String {
+    let lines: Vec<String> = text.lines().map(printable).collect();
+    lines.join("\n")
+}
+
 /// One word with the credentials of its authority (before the host's `@`) replaced by
 /// `***`: any with a scheme, and `user:password` without one (an address like
 /// `git@host` stays).
