@@ -227,3 +227,42 @@ fn an_unchanged_settings_link_of_the_oauth_profile_stays() {
     assert!(link.is_symlink(), "{}", text(&out).1);
     assert!(!text(&out).1.contains("clp-held"), "{}", text(&out).1);
 }
+
+/// A session may rename its config dir (a plain directory inside its state dir) and leave
+/// a link in its place, to the real `~/.claude` (whose path it knows: the home path is
+/// the same inside). The after-session check must judge the config dir, never what such
+/// a link names: the main install stays byte-identical.
+fn relinked_config_dir(mode: As) {
+    let Some(user) = sandbox::ready(mode) else {
+        return;
+    };
+    let b = Box::new(mode, user, Backend::start(Config::default()).unwrap());
+    b.write(
+        ".claude.json",
+        "{\"mcpServers\":{\"mine\":{\"command\":\"true\"}}}",
+    );
+    let before = crate::common::tree(&b.home.join(".claude"));
+    let global = std::fs::read(b.home.join(".claude.json")).unwrap();
+    let out = b.sh(&format!(
+        "c=$CLAUDE_CONFIG_DIR; mv \"$c\" \"$c.moved\" && ln -s {} \"$c\"",
+        b.home.join(".claude").display(),
+    ));
+    assert!(out.status.success(), "{mode:?}: {}", text(&out).1);
+    assert_eq!(
+        before,
+        crate::common::tree(&b.home.join(".claude")),
+        "{mode:?}: the main install changed: {}",
+        text(&out).1
+    );
+    assert_eq!(global, std::fs::read(b.home.join(".claude.json")).unwrap());
+}
+
+#[test]
+fn main_install_untouched_through_a_relinked_config_dir_as_user() {
+    relinked_config_dir(As::User);
+}
+
+#[test]
+fn main_install_untouched_through_a_relinked_config_dir_as_root() {
+    relinked_config_dir(As::Root);
+}

@@ -12,7 +12,7 @@
 //! For the `oauth` profile these are the main install's own files (`~/.claude`,
 //! `~/.claude.json`), which the normal `claude` reads outside any boundary.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -144,7 +144,8 @@ fn settings_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<Str
     if changed.is_empty() && !unreadable {
         return None;
     }
-    let (dir, name) = open_parent(path)?;
+    let (dir, name) = open_parent(plan, path)?;
+    let name = name.as_os_str();
     let _as_user = AsUser::new(plan.owner);
     let stamp = stamp();
     let aside = format!("{}.clp-held-{stamp}", name.to_string_lossy());
@@ -185,7 +186,8 @@ fn global_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<Strin
     if now.out_of_reach(&before.global) {
         // Claude Code may find MCP servers in it that clp cannot see: the whole file goes
         // aside (Claude Code starts afresh, the onboarding seeded again at the next launch).
-        let (dir, name) = open_parent(path)?;
+        let (dir, name) = open_parent(plan, path)?;
+        let name = name.as_os_str();
         let _as_user = AsUser::new(plan.owner);
         let aside = format!("{}.clp-held-{}", name.to_string_lossy(), stamp());
         return Some(match dir.rename_aside(Path::new(name), Path::new(&aside)) {
@@ -222,7 +224,8 @@ fn global_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<Strin
     for key in &added {
         restore(&mut now, key, servers_before.get(key));
     }
-    let (dir, name) = open_parent(path)?;
+    let (dir, name) = open_parent(plan, path)?;
+    let name = name.as_os_str();
     let _as_user = AsUser::new(plan.owner);
     let text = serde_json::to_vec_pretty(&now).ok()?;
     let done = dir.write_atomic(name, &text, 0o600);
@@ -304,9 +307,10 @@ fn restore(v: &mut Value, key: &str, old: Option<&Value>) {
 /// the session user, through an `O_PATH` descriptor first, so that nothing but a regular
 /// file is ever opened for reading (no FIFO to block on, no device to open).
 fn look(plan: &LaunchPlan, path: &Path) -> Seen {
-    let Some((dir, name)) = open_parent(path) else {
+    let Some((dir, name)) = open_parent(plan, path) else {
         return Seen::default();
     };
+    let name = name.as_os_str();
     let link = nix::fcntl::readlinkat(dir.fd(), name)
         .ok()
         .map(std::path::PathBuf::from);
@@ -358,8 +362,11 @@ fn follow(dir: &Dir, name: &OsStr) -> Contents {
     }
 }
 
-fn open_parent(path: &Path) -> Option<(Dir, &OsStr)> {
-    Some((Dir::open_trusted(path.parent()?).ok()?, path.file_name()?))
+/// The directory holding `path`, opened beneath clp's state root (or the home, for the
+/// main install) without following a link: a session may have renamed its config dir and
+/// left a link to another (the real `~/.claude`) in its place.
+fn open_parent(plan: &LaunchPlan, path: &Path) -> Option<(Dir, OsString)> {
+    plan.boundary.as_ref()?.open_parent(path).ok()
 }
 
 fn stamp() -> u64 {
