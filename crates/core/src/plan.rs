@@ -3,10 +3,12 @@
 //! `preflight` and the CLI carry them out; `clp render` prints them.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::fsafe::{Dir, FsError};
 use crate::model::Level;
 use crate::policy::Tool;
 use crate::profile::{Profile, Secret};
@@ -292,6 +294,36 @@ pub struct Boundary {
     /// `settings.json`, and `.claude.json`), checked after the session for what would run
     /// at the next launch (see `watch::config`).
     pub claude_files: ClaudeFiles,
+}
+
+impl Boundary {
+    /// `path` (one the session can write, or below one) as the directory it is opened
+    /// beneath and the rest: the anchor of the outermost mount whose source holds it
+    /// (clp's state root for the profile's state and config dir), so that whatever the
+    /// session renamed below that and left a link in its place is never followed. A path
+    /// no mount holds is anchored at its parent.
+    pub fn anchored(&self, path: &Path) -> (PathBuf, PathBuf) {
+        let outer = self
+            .mounts
+            .iter()
+            .filter(|m| path.starts_with(&m.source) && path.starts_with(&m.anchor))
+            .min_by_key(|m| m.anchor.components().count());
+        let anchor = match outer {
+            Some(m) => m.anchor.clone(),
+            None => path.parent().unwrap_or(Path::new("/")).to_owned(),
+        };
+        let rel = path.strip_prefix(&anchor).unwrap_or(path).to_owned();
+        (anchor, rel)
+    }
+
+    /// The directory holding `path`, opened beneath its anchor ([`Boundary::anchored`])
+    /// without following a symbolic link, and `path`'s last component.
+    pub fn open_parent(&self, path: &Path) -> Result<(Dir, OsString), FsError> {
+        let (anchor, rel) = self.anchored(path);
+        let dir = Dir::open_trusted(&anchor)?;
+        let (parent, name) = dir.parent_of(&rel)?;
+        Ok((parent, name.to_owned()))
+    }
 }
 
 /// The Claude Code files of a session's config that can make a later launch run code.

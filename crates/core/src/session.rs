@@ -165,7 +165,9 @@ fn check_private(dir: &Dir, path: &Path) -> Result<(), Error> {
 #[derive(Debug)]
 pub struct Sessions {
     lock: nix::fcntl::Flock<std::fs::File>,
-    points: Vec<PathBuf>,
+    /// Each mount point as (its anchor, the rest): opened beneath the anchor, never
+    /// through a link the session left.
+    points: Vec<(PathBuf, PathBuf)>,
     owner: Option<(u32, u32)>,
 }
 
@@ -201,6 +203,7 @@ pub fn join(plan: &LaunchPlan) -> Result<Option<Sessions>, Error> {
                 .filter(|m| m.why == Why::Shared)
                 .map(|m| m.dest.clone()),
         )
+        .map(|p| boundary.anchored(&p))
         .collect();
     Ok(Some(Sessions {
         lock,
@@ -218,17 +221,18 @@ impl Drop for Sessions {
         {
             return;
         }
-        // Deepest first; each directory opened by clp (as root, the state root is not the
-        // session user's), the removal done as the session user.
+        // Deepest first; each opened by clp beneath its anchor (as root, the state root
+        // is not the session user's) without following a link the session left, the
+        // removal done as the session user.
         let mut points = self.points.clone();
-        points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        for point in &points {
-            let (Some(parent), Some(name)) = (point.parent(), point.file_name()) else {
+        points.sort_by_key(|(_, rel)| std::cmp::Reverse(rel.components().count()));
+        for (anchor, rel) in &points {
+            let Ok(dir) = Dir::open_trusted(anchor) else {
                 continue;
             };
-            if let Ok(dir) = Dir::open_trusted(parent) {
+            if let Ok((parent, name)) = dir.parent_of(rel) {
                 let _as_user = AsUser::new(self.owner);
-                let _ = dir.remove_if_empty(Path::new(name));
+                let _ = parent.remove_if_empty(Path::new(name));
             }
         }
     }

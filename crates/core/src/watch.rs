@@ -274,28 +274,19 @@ fn finding(path: &Path, what: &str) -> Option<String> {
     ))
 }
 
-/// The keys of a git config text that make git run a program.
+/// The keys of a git config text that make git run a program (lowercase, subsection
+/// included: `filter.lfs.smudge`). A text git would not read as a config (git stops on it,
+/// but clp may read it differently) is reported as `(unreadable config)`.
 pub fn risky_git_keys(text: &str) -> Vec<String> {
-    let mut section = String::new();
+    let Some(entries) = git_config_entries(text) else {
+        return vec!["(unreadable config)".into()];
+    };
     let mut out = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(s) = line.strip_prefix('[') {
-            let s = s.trim_end_matches(']');
-            // `[filter "lfs"]` -> `filter.lfs`
-            section = s
-                .split_whitespace()
-                .map(|p| p.trim_matches('"'))
-                .collect::<Vec<_>>()
-                .join(".")
-                .to_ascii_lowercase();
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = format!("{section}.{}", key.trim().to_ascii_lowercase());
-        let value = value.trim();
+    for (key, value) in entries {
+        let key = key.to_ascii_lowercase();
+        let parts: Vec<&str> = key.split('.').collect();
+        let (first, last) = (parts[0], parts[parts.len() - 1]);
+        let sub = parts.len() > 2;
         let risky = matches!(
             key.as_str(),
             "core.fsmonitor"
@@ -304,27 +295,162 @@ pub fn risky_git_keys(text: &str) -> Vec<String> {
                 | "core.pager"
                 | "core.editor"
                 | "core.askpass"
+                | "core.gitproxy"
+                | "core.alternaterefscommand"
                 | "sequence.editor"
                 | "diff.external"
                 | "credential.helper"
                 | "gpg.program"
+                | "gpg.ssh.defaultkeycommand"
                 | "include.path"
+                | "interactive.difffilter"
                 | "uploadpack.packobjectshook"
-        ) || key.starts_with("includeif.")
-            || (key.starts_with("filter.")
-                && (key.ends_with(".clean")
-                    || key.ends_with(".smudge")
-                    || key.ends_with(".process")))
-            || (key.starts_with("diff.")
-                && (key.ends_with(".textconv") || key.ends_with(".command")))
-            || (key.starts_with("merge.") && key.ends_with(".driver"))
-            || (key.starts_with("gpg.") && key.ends_with(".program"))
-            || (key.starts_with("alias.") && value.starts_with('!'));
+                | "sendemail.sendmailcmd"
+                | "sendemail.tocmd"
+                | "sendemail.cccmd"
+        ) || first == "includeif"
+            || (first == "credential" && last == "helper")
+            || (first == "filter" && matches!(last, "clean" | "smudge" | "process"))
+            || (first == "diff" && matches!(last, "textconv" | "command"))
+            || (first == "merge" && last == "driver")
+            || (first == "gpg" && last == "program")
+            || (first == "tar" && sub && last == "command")
+            || (matches!(first, "difftool" | "mergetool" | "man" | "browser")
+                && sub
+                && matches!(last, "cmd" | "path"))
+            || (first == "remote" && matches!(last, "uploadpack" | "receivepack"))
+            || (first == "pager" && !is_git_bool(&value))
+            || (matches!(first, "alias") && value.trim_start().starts_with('!'))
+            || (first == "submodule" && last == "update" && value.trim_start().starts_with('!'));
         if risky && !out.contains(&key) {
             out.push(key);
         }
     }
     out
+}
+
+fn is_git_bool(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "" | "true" | "false" | "yes" | "no" | "on" | "off" | "1" | "0"
+    )
+}
+
+/// The `(section[.subsection].key, value)` entries of a git config text, read the way
+/// git's `config.c` reads them: a key may follow its section header on the same line, a
+/// backslash before a newline continues a value (so a following `[section]` line can be
+/// part of it), `;` and `#` start a comment outside quotes. `None` where git would stop
+/// with a bad config line.
+fn git_config_entries(text: &str) -> Option<Vec<(String, String)>> {
+    let mut chars = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or(text)
+        .chars()
+        .peekable();
+    let mut section = String::new();
+    let mut out = Vec::new();
+    let mut comment = false;
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            comment = false;
+            continue;
+        }
+        if comment || c.is_whitespace() {
+            continue;
+        }
+        if c == '#' || c == ';' {
+            comment = true;
+            continue;
+        }
+        if c == '[' {
+            section.clear();
+            loop {
+                match chars.next()? {
+                    ']' => break,
+                    c if c.is_ascii_alphanumeric() || c == '-' || c == '.' => {
+                        section.push(c.to_ascii_lowercase());
+                    }
+                    c if c == ' ' || c == '\t' => {
+                        while matches!(chars.peek(), Some(' ' | '\t')) {
+                            chars.next();
+                        }
+                        if chars.next()? != '"' {
+                            return None;
+                        }
+                        section.push('.');
+                        loop {
+                            match chars.next()? {
+                                '"' => break,
+                                '\n' => return None,
+                                '\\' => section.push(chars.next().filter(|c| *c != '\n')?),
+                                c => section.push(c),
+                            }
+                        }
+                        if chars.next()? != ']' {
+                            return None;
+                        }
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+            continue;
+        }
+        if !c.is_ascii_alphabetic() || section.is_empty() {
+            return None;
+        }
+        let mut key = String::from(c);
+        while let Some(&c) = chars.peek() {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                key.push(c);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        while matches!(chars.peek(), Some(' ' | '\t')) {
+            chars.next();
+        }
+        let mut value = String::new();
+        match chars.peek() {
+            None | Some('\n') => {}
+            Some('=') => {
+                chars.next();
+                let mut quoted = false;
+                loop {
+                    match chars.peek().copied() {
+                        None | Some('\n') if !quoted => break,
+                        None | Some('\n') => return None,
+                        Some(';' | '#') if !quoted => break,
+                        Some('\\') => {
+                            chars.next();
+                            match chars.next()? {
+                                '\n' => {}
+                                'n' => value.push('\n'),
+                                't' => value.push('\t'),
+                                'b' => {
+                                    value.pop();
+                                }
+                                c @ ('"' | '\\') => value.push(c),
+                                _ => return None,
+                            }
+                        }
+                        Some('"') => {
+                            chars.next();
+                            quoted = !quoted;
+                        }
+                        Some(c) => {
+                            chars.next();
+                            value.push(c);
+                        }
+                    }
+                }
+            }
+            Some(_) => return None,
+        }
+        out.push((format!("{section}.{}", key.to_ascii_lowercase()), value));
+    }
+    Some(out)
 }
 
 /// The names of [`TOOL_FILES`], to compare an entry with before its path.
@@ -610,5 +736,46 @@ mod tests {
             ["core.fsmonitor", "filter.lfs.smudge", "alias.x"]
         );
         assert!(risky_git_keys("[core]\n\tbare = false\n[remote \"o\"]\n\turl = x\n").is_empty());
+    }
+
+    /// Forms git reads that a line-by-line look misses, and forms that only look risky.
+    #[test]
+    fn git_config_is_read_as_git_reads_it() {
+        let cases: &[(&str, &[&str])] = &[
+            ("[core] fsmonitor = x\n", &["core.fsmonitor"]),
+            ("[core]fsmonitor=x", &["core.fsmonitor"]),
+            ("[alias]\n\ta = \"b \\\n[core]\"\n\tfsmonitor = x\n", &[]),
+            (
+                "[core]\n\ta = \"b \\\n[alias]\"\n\tfsmonitor = x\n",
+                &["core.fsmonitor"],
+            ),
+            (
+                "[core]\n\ta = b ;\\\n[core]\n\tfsmonitor = x\n",
+                &["core.fsmonitor"],
+            ),
+            ("[core]\n\ta = b \\\n\tfsmonitor = x\n", &[]),
+            (
+                "[Credential \"https://e.com\"]\n\thelper = !x\n",
+                &["credential.https://e.com.helper"],
+            ),
+            ("[pager]\n\tstatus = x\n\tlog = false\n", &["pager.status"]),
+            ("[difftool \"d\"]\n\tcmd = x\n", &["difftool.d.cmd"]),
+            (
+                "[submodule \"s\"]\n\tupdate = !x\n\tbranch = main\n",
+                &["submodule.s.update"],
+            ),
+            (
+                "[remote \"o\"]\n\tuploadpack = x\n",
+                &["remote.o.uploadpack"],
+            ),
+            (
+                "; [core]\n# fsmonitor = x\n[user]\n\tname = \"a;b\" ; c\n",
+                &[],
+            ),
+            ("[core\n", &["(unreadable config)"]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(risky_git_keys(text), *want, "{text:?}");
+        }
     }
 }

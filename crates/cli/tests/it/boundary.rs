@@ -427,7 +427,18 @@ fn root_never_steered(level: Level) {
     let home = state(&b).join("home");
     let planted_inside = ["claude/.claude.json", "anthropic", "tmp", "home/.bashrc"];
     for link in planted_inside {
-        std::fs::remove_file(state(&b).join(link)).unwrap();
+        match std::fs::remove_file(state(&b).join(link)) {
+            // The after-session check put the planted `.claude.json` link aside.
+            Err(e) if link == "claude/.claude.json" => {
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound,
+                    "{level:?}: {stderr}"
+                );
+                assert!(stderr.contains("put it aside"), "{level:?}: {stderr}");
+            }
+            done => done.unwrap(),
+        }
     }
     for dir in ["anthropic", "tmp"] {
         std::fs::create_dir(state(&b).join(dir)).unwrap();
@@ -1831,4 +1842,103 @@ fn errors_naming_planted_paths_are_escaped_as_user() {
         "control: the refusal does not name the path: {stderr}"
     );
     assert!(!stderr.contains('\u{1b}'), "raw escape: {stderr:?}");
+}
+
+/// Nested repositories whose config runs a program in forms git reads but a line-by-line
+/// look does not: a key on its section's line (`[core] fsmonitor = ...`), a section
+/// header that is really the continuation of a quoted value, a credential helper of one
+/// URL. Each must be reported. Control: git on the host runs the first two.
+fn git_config_syntax(mode: As) {
+    let Some(b) = boxed(mode, Level::B) else {
+        return;
+    };
+    let markers = marker_dir(&b);
+    let hook = b.project.join("hook.sh");
+    let configs = [
+        ("r0", "[core]\\n\\tfsmonitor = HOOK\\n"),
+        ("r1", "[core] fsmonitor = HOOK\\n\\trepositoryformatversion = 0\\n"),
+        (
+            "r2",
+            "[core]\\n\\trepositoryformatversion = 0\\n\\tx = \"a \\\\\\n[alias]\"\\n\\tfsmonitor = HOOK\\n",
+        ),
+        (
+            "r3",
+            "[core]\\n\\trepositoryformatversion = 0\\n[credential \"https://example.com\"]\\n\\thelper = !HOOK\\n",
+        ),
+        ("r4", "[core]\\n\\trepositoryformatversion = 0\\n[pager]\\n\\tstatus = HOOK\\n"),
+    ];
+    let mut script = format!(
+        "printf '#!/bin/sh\\ntouch {m}/$(basename \"$PWD\")\\n' > {hook} && chmod +x {hook}; ",
+        m = markers.display(),
+        hook = hook.display()
+    );
+    for (repo, config) in configs {
+        script += &format!(
+            "mkdir -p {repo}/.git/objects {repo}/.git/refs && echo 'ref: refs/heads/main' > {repo}/.git/HEAD && \
+             printf '{}' > {repo}/.git/config; ",
+            config.replace("HOOK", &hook.display().to_string())
+        );
+    }
+    script += "echo planted";
+    let out = session(&b, &[], &script);
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("planted"), "{mode:?}: {stdout}{stderr}");
+    let missed: Vec<&str> = configs
+        .iter()
+        .map(|(repo, _)| *repo)
+        .filter(|repo| {
+            let path = b.project.join(repo).join(".git/config");
+            !stderr
+                .lines()
+                .any(|l| l.starts_with("clp: ") && l.contains(&format!("`{}`", path.display())))
+        })
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "{mode:?}: not reported: {missed:?}\n{stderr}"
+    );
+}
+
+#[test]
+fn nested_git_configs_in_any_syntax_are_reported_b_as_user() {
+    git_config_syntax(As::User);
+}
+
+#[test]
+fn nested_git_configs_in_any_syntax_are_reported_b_as_root() {
+    git_config_syntax(As::Root);
+}
+
+/// Control: the first two forms are read by git, which runs their fsmonitor.
+#[test]
+fn control_git_reads_those_config_forms() {
+    let Some(b) = boxed(As::User, Level::B) else {
+        return;
+    };
+    let markers = marker_dir(&b);
+    let hook = b.project.join("hook.sh");
+    for (repo, config) in [
+        (
+            "r1",
+            "[core] fsmonitor = HOOK\n\trepositoryformatversion = 0\n",
+        ),
+        (
+            "r2",
+            "[core]\n\trepositoryformatversion = 0\n\tx = \"a \\\n[alias]\"\n\tfsmonitor = HOOK\n",
+        ),
+    ] {
+        let out = as_user(&b, "sh")
+            .arg("-c")
+            .arg(format!(
+                "printf '#!/bin/sh\\ntouch {m}/$(basename \"$PWD\")\\n' > {h} && chmod +x {h} && \
+                 git init -q {repo} && printf '%s' '{c}' > {repo}/.git/config && git -C {repo} status",
+                m = markers.display(),
+                h = hook.display(),
+                c = config.replace("HOOK", &hook.display().to_string()),
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{repo}: {}", text(&out).1);
+        assert!(markers.join(repo).exists(), "{repo}: git did not run it");
+    }
 }

@@ -180,3 +180,50 @@ fn level_a_links_and_b_mounts_in_turn() {
     );
     assert_only_changed(&before, &tree(&b.home), &[Path::new(".local/state/clp")]);
 }
+
+/// The last session's cleanup removes the mount points it made in the config dir. A
+/// session may rename its config dir (a plain directory inside its state dir; only the
+/// mount points below it are pinned) and leave a link to any directory in its place: the
+/// cleanup (run by root too) must not follow it and remove what is there.
+fn cleanup_through_a_link(mode: As) {
+    let Some(user) = sandbox::ready(mode) else {
+        return;
+    };
+    let b = Box::new(mode, user, Backend::start(Config::default()).unwrap());
+    let victim = b.dir.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("CLAUDE.md"), "").unwrap();
+    sandbox::chown_tree(&victim, (b.user.uid, b.user.gid));
+    let out = b.sh(&format!(
+        "c=$CLAUDE_CONFIG_DIR; mv \"$c\" \"$c.moved\" && ln -s {} \"$c\"",
+        victim.display()
+    ));
+    assert!(out.status.success(), "{mode:?}: {}", text(&out).1);
+    assert!(
+        victim.join("CLAUDE.md").exists(),
+        "{mode:?}: the cleanup removed a file through the session's link"
+    );
+}
+
+#[test]
+fn cleanup_never_follows_a_planted_link_as_user() {
+    cleanup_through_a_link(As::User);
+}
+
+#[test]
+fn cleanup_never_follows_a_planted_link_as_root() {
+    cleanup_through_a_link(As::Root);
+}
+
+/// Control: without the link, the same cleanup removes the empty mount point it made.
+#[test]
+fn control_cleanup_removes_its_own_mount_point() {
+    let Some(user) = sandbox::ready(As::User) else {
+        return;
+    };
+    let b = Box::new(As::User, user, Backend::start(Config::default()).unwrap());
+    let point = b.home.join(".local/state/clp/box/claude/CLAUDE.md");
+    let out = b.sh("test -s \"$CLAUDE_CONFIG_DIR/CLAUDE.md\"");
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(!point.exists(), "the mount point stayed");
+}

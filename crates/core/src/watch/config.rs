@@ -12,7 +12,7 @@
 //! For the `oauth` profile these are the main install's own files (`~/.claude`,
 //! `~/.claude.json`), which the normal `claude` reads outside any boundary.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -45,11 +45,55 @@ pub const RISKY_SETTINGS: &[&str] = &[
     "forceLoginMethod",
 ];
 
+/// What Claude Code would find at one of the two paths.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Seen {
+    /// The link's target, when the entry itself is a symbolic link (Claude Code follows
+    /// it; clp never writes through it).
+    link: Option<std::path::PathBuf>,
+    contents: Contents,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+enum Contents {
+    /// Nothing there (a dangling link included: Claude Code reads nothing, yet).
+    #[default]
+    Missing,
+    /// A regular file of at most [`MAX`] bytes.
+    File(Vec<u8>),
+    /// Something clp cannot read as one: a FIFO, a directory, a file past the limit.
+    Other,
+}
+
+impl Seen {
+    fn file(&self) -> Option<&[u8]> {
+        match &self.contents {
+            Contents::File(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    fn is_there(&self) -> bool {
+        self.link.is_some() || self.contents != Contents::Missing
+    }
+
+    /// Whether Claude Code might take something from it that clp cannot judge: contents
+    /// clp cannot read or parse the way Claude Code does, or a link the session made
+    /// (its target may be filled later, by someone else).
+    fn out_of_reach(&self, before: &Seen) -> bool {
+        let unparsed = self
+            .file()
+            .is_some_and(|b| serde_json::from_slice::<Value>(b).is_err());
+        let relinked = self.link.is_some() && self.link != before.link;
+        unparsed || relinked || self.contents == Contents::Other
+    }
+}
+
 /// The two files before the session.
 #[derive(Debug, Clone, Default)]
 pub struct Before {
-    settings: Option<Vec<u8>>,
-    servers: Map<String, Value>,
+    settings: Seen,
+    global: Seen,
 }
 
 /// Reads the session's Claude Code files before it starts.
@@ -58,11 +102,8 @@ pub fn before(plan: &LaunchPlan) -> Before {
         return Before::default();
     };
     Before {
-        settings: read(&b.claude_files.settings),
-        servers: read(&b.claude_files.global)
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-            .map(|v| servers(&v))
-            .unwrap_or_default(),
+        settings: look(plan, &b.claude_files.settings),
+        global: look(plan, &b.claude_files.global),
     }
 }
 
@@ -78,42 +119,47 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Vec<String> {
     lines
 }
 
+fn parse(seen: &Seen) -> Map<String, Value> {
+    seen.file()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+const UNREADABLE: &str = "left what clp cannot read as Claude Code would (a link, a FIFO, \
+                          a directory, a file past 16 MiB or JSON serde does not take)";
+
 fn settings_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<String> {
-    let now = read(path);
+    let now = look(plan, path);
     if now == before.settings {
         return None;
     }
-    let parse = |b: &Option<Vec<u8>>| -> Map<String, Value> {
-        b.as_ref()
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default()
-    };
     let (old, new) = (parse(&before.settings), parse(&now));
     let changed: Vec<&str> = RISKY_SETTINGS
         .iter()
         .copied()
         .filter(|k| old.get(*k) != new.get(*k))
         .collect();
-    // A file that no longer parses is put aside too: Claude Code would ignore it.
-    let unreadable = now.is_some() && serde_json::from_slice::<Value>(now.as_deref()?).is_err();
+    let unreadable = now.out_of_reach(&before.settings);
     if changed.is_empty() && !unreadable {
         return None;
     }
-    let (dir, name) = open_parent(path)?;
+    let (dir, name) = open_parent(plan, path)?;
+    let name = name.as_os_str();
     let _as_user = AsUser::new(plan.owner);
     let stamp = stamp();
     let aside = format!("{}.clp-held-{stamp}", name.to_string_lossy());
-    let moved = match &now {
-        Some(_) => dir.rename_aside(Path::new(name), Path::new(&aside)),
-        None => Ok(()),
+    let moved = if now.is_there() {
+        dir.rename_aside(Path::new(name), Path::new(&aside))
+    } else {
+        Ok(())
     }
-    .and_then(|()| match &before.settings {
+    .and_then(|()| match before.settings.file() {
         Some(old) => dir.write_atomic(name, old, 0o600).map(|_| ()),
         None => Ok(()),
     });
     let what = if unreadable {
-        "made it unreadable".to_owned()
+        UNREADABLE.to_owned()
     } else {
         format!("changed {}", changed.join(", "))
     };
@@ -133,21 +179,53 @@ fn settings_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<Str
 }
 
 fn global_after(plan: &LaunchPlan, path: &Path, before: &Before) -> Option<String> {
-    let bytes = read(path)?;
-    let mut now: Value = serde_json::from_slice(&bytes).ok()?;
+    let now = look(plan, path);
+    if now == before.global || !now.is_there() {
+        return None;
+    }
+    if now.out_of_reach(&before.global) {
+        // Claude Code may find MCP servers in it that clp cannot see: the whole file goes
+        // aside (Claude Code starts afresh, the onboarding seeded again at the next launch).
+        let (dir, name) = open_parent(plan, path)?;
+        let name = name.as_os_str();
+        let _as_user = AsUser::new(plan.owner);
+        let aside = format!("{}.clp-held-{}", name.to_string_lossy(), stamp());
+        return Some(match dir.rename_aside(Path::new(name), Path::new(&aside)) {
+            Ok(()) => format!(
+                "the session {UNREADABLE} in `{}`, whose MCP servers the next launch would \
+                 start without asking: clp put it aside as `{}`",
+                path.display(),
+                path.with_file_name(&aside).display()
+            ),
+            Err(e) => format!(
+                "the session {UNREADABLE} in `{}`, whose MCP servers the next launch would \
+                 start without asking, and clp could not put it aside ({e}): look at it \
+                 before the next launch",
+                path.display()
+            ),
+        });
+    }
+    let mut now: Value = serde_json::from_slice(now.file()?).ok()?;
+    let servers_before = before
+        .global
+        .file()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .map(|v| servers(&v))
+        .unwrap_or_default();
     let servers_now = servers(&now);
     let added: Vec<String> = servers_now
         .iter()
-        .filter(|(k, v)| before.servers.get(*k) != Some(*v))
+        .filter(|(k, v)| servers_before.get(*k) != Some(*v))
         .map(|(k, _)| k.clone())
         .collect();
     if added.is_empty() {
         return None;
     }
     for key in &added {
-        restore(&mut now, key, before.servers.get(key));
+        restore(&mut now, key, servers_before.get(key));
     }
-    let (dir, name) = open_parent(path)?;
+    let (dir, name) = open_parent(plan, path)?;
+    let name = name.as_os_str();
     let _as_user = AsUser::new(plan.owner);
     let text = serde_json::to_vec_pretty(&now).ok()?;
     let done = dir.write_atomic(name, &text, 0o600);
@@ -225,13 +303,70 @@ fn restore(v: &mut Value, key: &str, old: Option<&Value>) {
     }
 }
 
-fn read(path: &Path) -> Option<Vec<u8>> {
-    let (dir, name) = open_parent(path)?;
-    dir.read_file(name, MAX)
+/// What Claude Code would find at `path`. A link is followed (Claude Code follows it) as
+/// the session user, through an `O_PATH` descriptor first, so that nothing but a regular
+/// file is ever opened for reading (no FIFO to block on, no device to open).
+fn look(plan: &LaunchPlan, path: &Path) -> Seen {
+    let Some((dir, name)) = open_parent(plan, path) else {
+        return Seen::default();
+    };
+    let name = name.as_os_str();
+    let link = nix::fcntl::readlinkat(dir.fd(), name)
+        .ok()
+        .map(std::path::PathBuf::from);
+    let contents = if link.is_none() {
+        match dir.read_file(name, MAX) {
+            Some(b) => Contents::File(b),
+            None if dir.exists(Path::new(name)) => Contents::Other,
+            None => Contents::Missing,
+        }
+    } else {
+        let _as_user = AsUser::new(plan.owner);
+        follow(&dir, name)
+    };
+    Seen { link, contents }
 }
 
-fn open_parent(path: &Path) -> Option<(Dir, &OsStr)> {
-    Some((Dir::open_trusted(path.parent()?).ok()?, path.file_name()?))
+fn follow(dir: &Dir, name: &OsStr) -> Contents {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    let fd = match nix::fcntl::openat(
+        dir.fd(),
+        name,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => return Contents::Missing,
+        Err(_) => return Contents::Other,
+    };
+    let Ok(st) = nix::sys::stat::fstat(&fd) else {
+        return Contents::Other;
+    };
+    let regular = st.st_mode & libc::S_IFMT == libc::S_IFREG;
+    if !regular || usize::try_from(st.st_size).map_or(true, |size| size > MAX) {
+        return Contents::Other;
+    }
+    let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let Ok(file) = nix::fcntl::open(proc.as_str(), flags, nix::sys::stat::Mode::empty()) else {
+        return Contents::Other;
+    };
+    let mut buf = Vec::new();
+    match std::fs::File::from(file)
+        .take(MAX as u64 + 1)
+        .read_to_end(&mut buf)
+    {
+        Ok(_) if buf.len() <= MAX => Contents::File(buf),
+        _ => Contents::Other,
+    }
+}
+
+/// The directory holding `path`, opened beneath clp's state root (or the home, for the
+/// main install) without following a link: a session may have renamed its config dir and
+/// left a link to another (the real `~/.claude`) in its place.
+fn open_parent(plan: &LaunchPlan, path: &Path) -> Option<(Dir, OsString)> {
+    plan.boundary.as_ref()?.open_parent(path).ok()
 }
 
 fn stamp() -> u64 {
