@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::host::Host;
+use crate::model::Level;
 use crate::plan::{Boundary, ClaudeFiles, Mount, MountKind, SessionUser, StatePaths, Why, SESSION};
+use crate::policy::MAIN_INSTALL_STATE;
 use crate::profile::Profile;
 
 /// Who the session runs as. As root: `isolation.user`, else the workspace's owner; never
@@ -80,6 +82,10 @@ pub fn probes(profile: &Profile, host: &Host) -> (Vec<PathBuf>, Vec<(PathBuf, Ve
     }
     paths.extend(protected(profile, host).into_iter().map(|p| ws.join(p)));
     let mut lists = Vec::new();
+    if profile.isolation.main_config && profile.isolation.level != Level::Env {
+        // Every entry of the main install, to protect what is not Claude Code's state.
+        lists.push((host.main_claude_dir(), Vec::new()));
+    }
     if protect_git(profile) {
         for (dir, below) in GIT_DIRS {
             lists.push((ws.join(dir), below.iter().map(|b| b.to_string()).collect()));
@@ -140,6 +146,9 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
     let exists = |p: &Path| host.existing.contains(p);
     let parent = |p: &Path| p.parent().unwrap_or(Path::new("/")).to_owned();
     let mut mounts = own_mounts(profile, host, &paths);
+    if profile.isolation.main_config {
+        mounts.extend(main_install_read_only(host));
+    }
     let ws = &profile.workspace.path;
     mounts.push(Mount::new(ws, &parent(ws), ws, true, Why::Workspace));
     for p in profile.workspace.writable.iter().filter(|p| exists(p)) {
@@ -167,6 +176,10 @@ pub fn build(profile: &Profile, host: &Host, settings: bool) -> Result<Boundary,
         } else {
             config.join(".claude.json")
         },
+        main_install: profile
+            .isolation
+            .main_config
+            .then(|| host.main_claude_dir()),
     };
     Ok(Boundary {
         user,
@@ -209,6 +222,24 @@ fn own_mounts(profile: &Profile, host: &Host, paths: &StatePaths) -> Vec<Mount> 
         mounts.push(Mount::new(&login, home, &login, true, Why::MainLogin).kind(MountKind::File));
     }
     mounts
+}
+
+/// The `oauth` profile's config dir is the main install's `~/.claude`, writable: what in
+/// it plain `claude` obeys or runs (every entry but Claude Code's own state,
+/// [`MAIN_INSTALL_STATE`]) is mounted read-only when it exists. A link among them is not
+/// mounted (clp mounts nothing through a link); `watch::config` reports it if the session
+/// changes it.
+fn main_install_read_only(host: &Host) -> Vec<Mount> {
+    let main = host.main_claude_dir();
+    host.listings
+        .get(&main)
+        .into_iter()
+        .flatten()
+        .filter(|n| !MAIN_INSTALL_STATE.contains(&n.as_str()))
+        .map(|n| main.join(n))
+        .filter(|p| !host.links.contains(p))
+        .map(|p| Mount::new(&p, &main, &p, false, Why::Protected).kind(MountKind::Any))
+        .collect()
 }
 
 /// What the session reads and must not change: the IDE lock files through the session's

@@ -499,11 +499,16 @@ pub mod detect {
                 .filter_map(|e| e.file_name().into_string().ok())
                 .collect();
             names.sort();
-            // Only known once the entries are: probed here, not with `paths`.
-            let paths: Vec<PathBuf> = names
-                .iter()
-                .flat_map(|n| below.iter().map(move |b| dir.join(n).join(b)))
-                .collect();
+            // Only known once the entries are: probed here, not with `paths`; with
+            // nothing named below them, the entries themselves.
+            let paths: Vec<PathBuf> = if below.is_empty() {
+                names.iter().map(|n| dir.join(n)).collect()
+            } else {
+                names
+                    .iter()
+                    .flat_map(|n| below.iter().map(move |b| dir.join(n).join(b)))
+                    .collect()
+            };
             probe_paths(host, &paths);
             host.listings.insert(dir.clone(), names);
         }

@@ -334,6 +334,11 @@ pub struct ClaudeFiles {
     /// `.claude.json` (user-scope MCP servers): in the config dir, or `~/.claude.json`
     /// for the main install.
     pub global: PathBuf,
+    /// The main install's `~/.claude`, when the session writes it (the `oauth` profile):
+    /// an entry the session creates there, other than Claude Code's state
+    /// ([`crate::policy::MAIN_INSTALL_STATE`]), is held aside after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub main_install: Option<PathBuf>,
 }
 
 /// Who a boundary runs as: the same uid as clp, or (when clp runs as root) an

@@ -283,3 +283,40 @@ pub fn refused_path(path: &Path, host: &Host) -> Option<String> {
     }
     None
 }
+
+/// The entries at the top of the main install's `~/.claude` that Claude Code itself
+/// writes during a session (transcripts, todos, caches, its login, its settings, which
+/// `watch::config` checks after the session). They stay writable for the `oauth` profile
+/// at levels B and C. Every other entry (`CLAUDE.md`, `agents`, `skills`, `commands`,
+/// `rules`, `hooks`, `plugins`, `output-styles`, `local`, a script a setting names, ...)
+/// is read-only there when it exists, and one the session creates is held aside when it
+/// ends: plain `claude` obeys or runs them, outside any boundary.
+pub const MAIN_INSTALL_STATE: &[&str] = &[
+    ".credentials.json",
+    "settings.json",
+    "history.jsonl",
+    "stats-cache.json",
+    "policy-limits.json",
+    "remote-settings.json",
+    "projects",
+    "todos",
+    "statsig",
+    "shell-snapshots",
+    "session-env",
+    "file-history",
+    "plans",
+    "debug",
+    "paste-cache",
+    "image-cache",
+    "backups",
+    "cache",
+    "telemetry",
+    "sessions",
+    "tasks",
+    "jobs",
+    "teams",
+    "memory",
+    "usage-data",
+    "daemon",
+    "ide",
+];

@@ -266,3 +266,89 @@ fn main_install_untouched_through_a_relinked_config_dir_as_user() {
 fn main_install_untouched_through_a_relinked_config_dir_as_root() {
     relinked_config_dir(As::Root);
 }
+
+/// The `oauth` profile at B writes the real `~/.claude`: what plain `claude` obeys or
+/// runs there (instructions, agents, hooks and the scripts settings name, its local
+/// install) is read-only when it exists, and what the session creates is held aside;
+/// Claude Code's own state (transcripts) stays writable. Control: at level A the same
+/// writes land.
+#[test]
+fn main_install_customizations_are_read_only_for_oauth_at_b() {
+    let Some(user) = sandbox::ready(As::User) else {
+        return;
+    };
+    let b = Box::new(As::User, user, Backend::start(Config::default()).unwrap());
+    let main = b.home.join(".claude");
+    let plant = |rel: &str, text: &str| {
+        let p = main.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        std::os::unix::fs::chown(&p, Some(b.user.uid), Some(b.user.gid)).unwrap();
+        for d in p.ancestors().skip(1).take_while(|d| *d != main) {
+            std::os::unix::fs::chown(d, Some(b.user.uid), Some(b.user.gid)).unwrap();
+        }
+    };
+    let kept = [
+        ("CLAUDE.md", "be careful\n"),
+        ("agents/helper.md", "an agent\n"),
+        ("hooks/stop.sh", "#!/bin/sh\necho ok\n"),
+        ("statusline.sh", "#!/bin/sh\necho line\n"),
+        ("local/claude", "#!/bin/sh\nexec claude \"$@\"\n"),
+    ];
+    for (rel, text) in kept {
+        plant(rel, text);
+    }
+    let script = "for f in CLAUDE.md agents/helper.md hooks/stop.sh statusline.sh local/claude; do \
+                    echo 'touch /tmp/pwned' >> \"$HOME/.claude/$f\" && echo \"wrote $f\"; \
+                  done; \
+                  mkdir -p \"$HOME/.claude/skills/evil\" && echo x > \"$HOME/.claude/skills/evil/SKILL.md\" \
+                    && echo 'created skills'; \
+                  mkdir -p \"$HOME/.claude/projects/p\" && echo '{}' > \"$HOME/.claude/projects/p/s.jsonl\" \
+                    && echo 'wrote projects'";
+    for control in [false, true] {
+        let out = if control {
+            let ws = format!("workspace.path={}", b.project.display());
+            b.clp(&["--set", &ws, "run", "oauth", "--", "sh", "-c", script])
+                .output()
+                .unwrap()
+        } else {
+            oauth_at_b(&b, script)
+        };
+        let (stdout, stderr) = text(&out);
+        assert!(
+            stdout.contains("wrote projects"),
+            "{control}: state: {stdout}{stderr}"
+        );
+        if control {
+            // Level A: no boundary, every write lands (so the checks below can fail).
+            for (rel, _) in kept {
+                assert!(
+                    stdout.contains(&format!("wrote {rel}")),
+                    "control: {stdout}"
+                );
+            }
+            assert!(main.join("skills/evil/SKILL.md").exists(), "control");
+            continue;
+        }
+        for (rel, text) in kept {
+            assert!(
+                !stdout.contains(&format!("wrote {rel}")),
+                "wrote {rel}: {stdout}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(main.join(rel)).unwrap(),
+                text,
+                "{rel}"
+            );
+        }
+        assert!(stdout.contains("created skills"), "{stdout}{stderr}");
+        assert!(!main.join("skills").exists(), "the planted skills stayed");
+        let held = std::fs::read_dir(&main).unwrap().flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("skills.clp-held-")
+        });
+        assert!(held, "not held aside: {stderr}");
+        assert!(stderr.contains("skills"), "not reported: {stderr}");
+    }
+}

@@ -12,13 +12,15 @@
 //! For the `oauth` profile these are the main install's own files (`~/.claude`,
 //! `~/.claude.json`), which the normal `claude` reads outside any boundary.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::fsafe::{AsUser, Dir};
 use crate::plan::LaunchPlan;
+use crate::policy::MAIN_INSTALL_STATE;
 
 /// The largest file read (Claude Code's `.claude.json` grows with history, but stays far
 /// below this).
@@ -89,12 +91,17 @@ impl Seen {
     }
 }
 
-/// The two files before the session.
+/// The two files before the session, and the main install's entries when the session
+/// writes it.
 #[derive(Debug, Clone, Default)]
 pub struct Before {
     settings: Seen,
     global: Seen,
+    main: Entries,
 }
+
+/// The entries of a directory: each name, with its target when it is a link.
+type Entries = BTreeMap<OsString, Option<PathBuf>>;
 
 /// Reads the session's Claude Code files before it starts.
 pub fn before(plan: &LaunchPlan) -> Before {
@@ -104,6 +111,12 @@ pub fn before(plan: &LaunchPlan) -> Before {
     Before {
         settings: look(plan, &b.claude_files.settings),
         global: look(plan, &b.claude_files.global),
+        main: b
+            .claude_files
+            .main_install
+            .as_deref()
+            .map(|m| entries(plan, m))
+            .unwrap_or_default(),
     }
 }
 
@@ -116,6 +129,91 @@ pub fn after(plan: &LaunchPlan, before: &Before) -> Vec<String> {
     let mut lines = Vec::new();
     lines.extend(settings_after(plan, &b.claude_files.settings, before));
     lines.extend(global_after(plan, &b.claude_files.global, before));
+    if let Some(main) = &b.claude_files.main_install {
+        lines.extend(main_install_after(plan, main, &before.main));
+    }
+    lines
+}
+
+/// The entries of `dir`, reached without following a link.
+fn entries(plan: &LaunchPlan, dir: &Path) -> Entries {
+    let Some((parent, name)) = open_parent(plan, dir) else {
+        return Entries::new();
+    };
+    let Ok(dir) = parent.sub(Path::new(&name)) else {
+        return Entries::new();
+    };
+    dir.names()
+        .into_iter()
+        .map(|n| {
+            let link = nix::fcntl::readlinkat(dir.fd(), n.as_os_str())
+                .ok()
+                .map(PathBuf::from);
+            (n, link)
+        })
+        .collect()
+}
+
+/// The main install after an `oauth` session at level B or C: what the session created
+/// there that plain `claude` would obey or run (anything but Claude Code's own state) is
+/// held aside; a link it changed (clp cannot mount a link read-only) is reported.
+fn main_install_after(plan: &LaunchPlan, main: &Path, before: &Entries) -> Vec<String> {
+    let now = entries(plan, main);
+    // Claude Code's state, the temporaries of its atomic writes (`.credentials.json.tmp.…`)
+    // and what clp itself held aside.
+    let state = |n: &OsStr| {
+        let n = n.to_string_lossy();
+        MAIN_INSTALL_STATE
+            .iter()
+            .any(|s| n == *s || n.strip_prefix(s).is_some_and(|r| r.starts_with('.')))
+            || n.contains(".clp-held-")
+    };
+    let mut lines = Vec::new();
+    let created: Vec<&OsString> = now
+        .keys()
+        .filter(|n| !before.contains_key(*n) && !state(n))
+        .collect();
+    let relinked = now.iter().filter(|(n, link)| {
+        before
+            .get(*n)
+            .is_some_and(|was| was != *link && was.is_some())
+    });
+    for (name, _) in relinked {
+        lines.push(format!(
+            "the session changed the link `{}` in the main install, which plain `claude` \
+             reads: look at it before you run `claude`",
+            main.join(name).display()
+        ));
+    }
+    if created.is_empty() {
+        return lines;
+    }
+    let Some((parent, dir_name)) = open_parent(plan, main) else {
+        return lines;
+    };
+    let Ok(dir) = parent.sub(Path::new(&dir_name)) else {
+        return lines;
+    };
+    let _as_user = AsUser::new(plan.owner);
+    let stamp = stamp();
+    for name in created {
+        let aside = format!("{}.clp-held-{stamp}", name.to_string_lossy());
+        let path = main.join(name);
+        lines.push(match dir.rename_aside(Path::new(name), Path::new(&aside)) {
+            Ok(()) => format!(
+                "the session created `{}` in the main install, which plain `claude` obeys \
+                 or runs: clp moved it to `{}`",
+                path.display(),
+                main.join(&aside).display()
+            ),
+            Err(e) => format!(
+                "the session created `{}` in the main install, which plain `claude` obeys \
+                 or runs, and clp could not move it aside ({e}): look at it before you run \
+                 `claude`",
+                path.display()
+            ),
+        });
+    }
     lines
 }
 
