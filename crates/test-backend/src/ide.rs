@@ -33,10 +33,10 @@
 //! the same connection ends it.
 
 use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -47,6 +47,7 @@ use tungstenite::http::{header, HeaderValue, StatusCode};
 use tungstenite::{Message, WebSocket};
 
 use crate::lock;
+use crate::server::{self, Conns};
 
 /// The header that carries the lock file's `authToken`.
 pub const AUTH_HEADER: &str = "x-claude-code-ide-authorization";
@@ -187,13 +188,10 @@ struct Record {
 
 struct Shared {
     config: IdeConfig,
-    stopping: AtomicBool,
     connections: AtomicUsize,
     rejected: AtomicUsize,
     record: Mutex<Record>,
-    /// Open connections (by id) so `stop` can shut them down.
-    conns: Mutex<Vec<(u64, TcpStream)>>,
-    workers: Mutex<Vec<JoinHandle<()>>>,
+    conns: Conns,
 }
 
 /// A running stand-in IDE. Dropping it removes the lock file and stops the
@@ -224,19 +222,18 @@ impl Ide {
         let lock_path = write_lock(&config, addr.port())?;
         let shared = Arc::new(Shared {
             config,
-            stopping: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
             record: Mutex::new(Record::default()),
-            conns: Mutex::new(Vec::new()),
-            workers: Mutex::new(Vec::new()),
+            conns: Conns::default(),
         });
-        let acceptor = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("clp-test-ide-accept".into())
-                .spawn(move || accept_loop(&listener, &shared))
-        };
+        let acceptor = server::spawn(
+            "clp-test-ide",
+            listener,
+            &shared,
+            |s| &s.conns,
+            serve_connection,
+        );
         match acceptor {
             Ok(acceptor) => Ok(Ide {
                 addr,
@@ -311,17 +308,7 @@ impl Ide {
             return;
         };
         let _ = std::fs::remove_file(&self.lock_path);
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the blocking accept(); the loop sees `stopping` and exits.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        let _ = acceptor.join();
-        for (_, conn) in lock(&self.shared.conns).drain(..) {
-            let _ = conn.shutdown(Shutdown::Both);
-        }
-        let workers: Vec<_> = lock(&self.shared.workers).drain(..).collect();
-        for w in workers {
-            let _ = w.join();
-        }
+        server::stop(&self.shared.conns, self.addr, acceptor);
     }
 }
 
@@ -365,39 +352,6 @@ fn write_lock(config: &IdeConfig, port: u16) -> io::Result<PathBuf> {
     let path = dir.join(format!("{port}.lock"));
     tmp.persist(&path).map_err(|e| with_path(e.error))?;
     Ok(path)
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    let mut next_conn = 0u64;
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else {
-            // E.g. out of file descriptors: back off instead of spinning.
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        next_conn += 1;
-        let conn_id = next_conn;
-        if let Ok(clone) = stream.try_clone() {
-            lock(&shared.conns).push((conn_id, clone));
-        }
-        let worker = {
-            let shared = Arc::clone(shared);
-            std::thread::Builder::new()
-                .name(format!("clp-test-ide-conn-{conn_id}"))
-                .spawn(move || {
-                    serve_connection(stream, &shared);
-                    lock(&shared.conns).retain(|(id, _)| *id != conn_id);
-                })
-        };
-        let mut workers = lock(&shared.workers);
-        workers.retain(|w| !w.is_finished());
-        if let Ok(w) = worker {
-            workers.push(w);
-        }
-    }
 }
 
 /// Checks the token, records the handshake and picks the subprotocol. A
@@ -477,7 +431,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         return;
     }
     let mut conn = Connection::default();
-    while !shared.stopping.load(Ordering::SeqCst) {
+    while !shared.conns.stopping() {
         let text = match ws.read() {
             Ok(Message::Text(text)) => text,
             // tungstenite queues the pong (and the close reply); flush now

@@ -30,15 +30,15 @@
 mod anthropic;
 mod http;
 pub mod ide;
+mod server;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -155,14 +155,11 @@ impl LoggedRequest {
 
 struct Shared {
     config: Config,
-    stopping: AtomicBool,
     ids: AtomicU64,
     health: Mutex<HealthMode>,
     requests: Mutex<Vec<LoggedRequest>>,
     log: Mutex<Option<File>>,
-    /// Open connections (by id) so `stop` can shut them down.
-    conns: Mutex<Vec<(u64, TcpStream)>>,
-    workers: Mutex<Vec<JoinHandle<()>>>,
+    conns: server::Conns,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -197,19 +194,20 @@ impl Backend {
         let shared = Arc::new(Shared {
             health: Mutex::new(config.health),
             config,
-            stopping: AtomicBool::new(false),
             ids: AtomicU64::new(1),
             requests: Mutex::new(Vec::new()),
             log: Mutex::new(log),
-            conns: Mutex::new(Vec::new()),
-            workers: Mutex::new(Vec::new()),
+            conns: server::Conns::default(),
         });
-        let acceptor = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("clp-test-backend-accept".into())
-                .spawn(move || accept_loop(&listener, &shared))?
-        };
+        let acceptor = server::spawn(
+            "clp-test-backend",
+            listener,
+            &shared,
+            |s| &s.conns,
+            |stream, s| {
+                let _ = serve_connection(stream, s);
+            },
+        )?;
         Ok(Backend {
             addr,
             shared,
@@ -262,56 +260,13 @@ impl Backend {
         let Some(acceptor) = self.acceptor.take() else {
             return;
         };
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wake the blocking accept(); the loop sees `stopping` and exits.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        let _ = acceptor.join();
-        for (_, conn) in lock(&self.shared.conns).drain(..) {
-            let _ = conn.shutdown(Shutdown::Both);
-        }
-        let workers: Vec<_> = lock(&self.shared.workers).drain(..).collect();
-        for w in workers {
-            let _ = w.join();
-        }
+        server::stop(&self.shared.conns, self.addr, acceptor);
     }
 }
 
 impl Drop for Backend {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
-    let mut next_conn = 0u64;
-    for stream in listener.incoming() {
-        if shared.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else {
-            // E.g. out of file descriptors: back off instead of spinning.
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        next_conn += 1;
-        let conn_id = next_conn;
-        if let Ok(clone) = stream.try_clone() {
-            lock(&shared.conns).push((conn_id, clone));
-        }
-        let worker = {
-            let shared = Arc::clone(shared);
-            std::thread::Builder::new()
-                .name(format!("clp-test-backend-conn-{conn_id}"))
-                .spawn(move || {
-                    let _ = serve_connection(stream, &shared);
-                    lock(&shared.conns).retain(|(id, _)| *id != conn_id);
-                })
-        };
-        let mut workers = lock(&shared.workers);
-        workers.retain(|w| !w.is_finished());
-        if let Ok(w) = worker {
-            workers.push(w);
-        }
     }
 }
 
@@ -335,7 +290,7 @@ fn serve_connection(stream: TcpStream, shared: &Shared) -> io::Result<()> {
                 return Err(e);
             }
         };
-        if shared.stopping.load(Ordering::SeqCst) {
+        if shared.conns.stopping() {
             return Ok(());
         }
         let body = String::from_utf8_lossy(&req.body).into_owned();

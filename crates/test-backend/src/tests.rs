@@ -3,6 +3,7 @@
 
 use super::*;
 use std::io::{BufRead, Read};
+use std::time::Duration;
 
 /// A parsed response: status, lower-case headers, body.
 struct Resp {
