@@ -219,10 +219,15 @@ pub fn note(profile: &Profile) -> Option<String> {
              this machine's loopback"
                 .into(),
         ),
-        (Level::Sandbox, mode) => Some(format!(
-            "network.mode `{}`: the whole session has a network of its own; reachable are \
-             the backend, the IDE and, through clp's proxy, {}",
+        (level @ (Level::Sandbox | Level::Container), mode) => Some(format!(
+            "network.mode `{}`: {} a network of its own; reachable are the backend, the IDE \
+             and, through clp's proxy, {}",
             mode_name(mode),
+            if level == Level::Sandbox {
+                "the whole session has"
+            } else {
+                "the container joins"
+            },
             if mode == NetworkMode::Allowlist {
                 format!("network.allow{}", allowed())
             } else {
@@ -238,16 +243,6 @@ pub fn note(profile: &Profile) -> Option<String> {
                 allowed()
             } else {
                 String::new()
-            }
-        )),
-        (Level::Container, mode) => Some(format!(
-            "network.mode `{}`: the container joins a network of its own; reachable are \
-             the backend, the IDE and, through clp's proxy, {}",
-            mode_name(mode),
-            if mode == NetworkMode::Allowlist {
-                format!("network.allow{}", allowed())
-            } else {
-                "nothing else".into()
             }
         )),
     }

@@ -138,15 +138,9 @@ pub const DEFAULT_PROTECT: &[&str] = &[
     ".envrc",
 ];
 
-/// The entries of [`DEFAULT_PROTECT`] that `workspace.protect-git = false` removes.
-pub const GIT_PROTECT: &[&str] = &[
-    ".git",
-    ".git/hooks",
-    ".git/config",
-    ".git/config.worktree",
-    ".git/commondir",
-    "HEAD",
-];
+/// The entries of [`DEFAULT_PROTECT`] that `workspace.protect-git = false` removes: its
+/// first six, git's.
+pub const GIT_PROTECT: &[&str] = DEFAULT_PROTECT.split_at(6).0;
 
 /// Directories level B replaces with an empty tmpfs (besides the user's home, which
 /// becomes the profile's persistent home).
@@ -320,3 +314,13 @@ pub const MAIN_INSTALL_STATE: &[&str] = &[
     "daemon",
     "ide",
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn git_protect_is_exactly_the_git_entries_of_the_default() {
+        let git = |p: &&str| p.starts_with(".git") || *p == "HEAD";
+        let expected: Vec<&str> = super::DEFAULT_PROTECT.iter().copied().filter(git).collect();
+        assert_eq!(super::GIT_PROTECT, expected.as_slice());
+    }
+}
