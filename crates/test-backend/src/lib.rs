@@ -30,6 +30,7 @@
 mod anthropic;
 mod http;
 pub mod ide;
+pub mod parts;
 mod server;
 
 use std::fs::{File, OpenOptions};

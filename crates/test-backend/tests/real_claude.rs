@@ -27,6 +27,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use clp_test_backend::ide::{Ide, IdeConfig};
+use clp_test_backend::parts::{claude, poll, require, which};
 use clp_test_backend::{Backend, Config, LoggedRequest, ToolScript, NO_TOOL_PREFIX};
 use serde_json::{json, Value};
 
@@ -38,47 +39,9 @@ const MARKER: &str = "STAND-IN-DIAGNOSTIC";
 /// Hang guard for each wait. Claude Code polls for an IDE for up to 30 s.
 const WAIT: Duration = Duration::from_secs(90);
 
-fn require<T>(what: &str, found: Option<T>) -> Option<T> {
-    if found.is_none() {
-        if std::env::var("CLP_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!("{what} is required (CLP_REQUIRE_ALL=1) but missing");
-        }
-        eprintln!("SKIPPED: {what} is missing");
-    }
-    found
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-fn claude() -> Option<PathBuf> {
-    let found = std::env::var_os("CLP_TEST_CLAUDE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            let p = Path::new(&home).join(".cache/clp-ci/claude-code/node_modules/.bin/claude");
-            p.exists().then_some(p)
-        })
-        .or_else(|| which("claude"));
-    require("Claude Code (npm @anthropic-ai/claude-code)", found)
-}
-
 /// Polls `f` every 100 ms until it returns `Some`, or gives up after [`WAIT`].
-fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_for<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll(WAIT, Duration::from_millis(100), f)
 }
 
 /// `s` quoted for a POSIX shell.

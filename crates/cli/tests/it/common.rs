@@ -46,38 +46,7 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-/// A real component a test needs. Returns `None` (and says so) when it is missing, unless
-/// `CLP_REQUIRE_ALL=1`, where a missing component fails the test: CI installs them all.
-pub fn require<T>(what: &str, found: Option<T>) -> Option<T> {
-    if found.is_none() {
-        if std::env::var("CLP_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!("{what} is required (CLP_REQUIRE_ALL=1) but missing");
-        }
-        eprintln!("SKIPPED: {what} is missing");
-    }
-    found
-}
-
-/// Where a program is on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// The real Claude Code binary: `$CLP_TEST_CLAUDE`, the CI cache, or `claude` on PATH.
-pub fn claude() -> Option<PathBuf> {
-    let found = std::env::var_os("CLP_TEST_CLAUDE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            let p = Path::new(&home).join(".cache/clp-ci/claude-code/node_modules/.bin/claude");
-            p.exists().then_some(p)
-        })
-        .or_else(|| which("claude"));
-    require("Claude Code (npm @anthropic-ai/claude-code)", found)
-}
+pub use clp_test_backend::parts::{claude, require, which};
 
 /// A temporary HOME with a project directory, isolated from the real user's files.
 pub struct Env {

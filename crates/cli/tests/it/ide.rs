@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clp_test_backend::ide::{Ide, IdeConfig};
 use clp_test_backend::{Backend, Config, ToolScript};
@@ -162,17 +162,8 @@ fn files(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
 }
 
 /// Polls `f` until it gives a value, or gives up after [`WAIT`].
-fn wait_until<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+fn wait_until<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    clp_test_backend::parts::poll(WAIT, Duration::from_millis(200), f)
 }
 
 fn connected(ide: &RunningIde) -> bool {
@@ -521,14 +512,8 @@ fn late(level: Level, mode: As) {
 }
 
 /// Polls `f` for a few seconds (the view is refreshed every half second).
-fn wait_until_short<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    for _ in 0..25 {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    None
+fn wait_until_short<T>(f: impl FnMut() -> Option<T>) -> Option<T> {
+    clp_test_backend::parts::poll(Duration::from_secs(5), Duration::from_millis(200), f)
 }
 
 #[test]
