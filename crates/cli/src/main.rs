@@ -39,8 +39,14 @@ fn main() -> ExitCode {
             id,
             args: Vec::new(),
         },
-        (None, None) => return finish(help::overview(g)),
+        (None, None) => {
+            quiet_on_closed_stdout();
+            return finish(help::overview(g));
+        }
     };
+    if !starts_a_session(&command) {
+        quiet_on_closed_stdout();
+    }
     let result = match command {
         Command::Resume { id, args } => launch::resume(g, &id, args),
         Command::Use(args) => launch::use_profile(g, args),
@@ -67,6 +73,29 @@ fn main() -> ExitCode {
         Command::Probe { url } => small::probe(&url),
     };
     finish(result)
+}
+
+/// Whether the command starts a session, during which clp stays the parent of the
+/// boundary and serves its relays: there a write to a closed pipe must stay an error that
+/// clp handles, never a signal that kills it before its after-session checks.
+fn starts_a_session(command: &Command) -> bool {
+    match command {
+        Command::Use(args) => !args.opts.dry_run,
+        Command::Run(args) => !args.opts.dry_run,
+        Command::Resume { .. } => true,
+        _ => false,
+    }
+}
+
+/// A command that only prints ends quietly, as other Unix tools do, when the reader of
+/// its output goes away (`clp render NAME --json | head`): SIGPIPE back to its default,
+/// which Rust's runtime sets to ignore, turning each such write into a panic. (The
+/// attribute that asks the runtime for it, `#[unix_sigpipe]`, is not stable.)
+#[allow(unsafe_code)]
+fn quiet_on_closed_stdout() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: no other thread runs yet, and the default action installs no handler.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// The exit code, after printing the failure if there is one.

@@ -504,3 +504,40 @@ fn waiting_is_a_spinner_on_a_terminal_and_one_line_elsewhere() {
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stderr.matches(step).count(), 1, "{stderr:?}");
 }
+
+/// A command whose reader has gone (`clp render NAME --json | head -c1`) ends quietly,
+/// killed by SIGPIPE as other Unix tools are, never with a panic on stderr. The reader's
+/// end is closed before clp starts, so every write fails. Control: the same commands
+/// with a reader print their output.
+#[test]
+fn a_closed_stdout_ends_printing_commands_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new();
+    let commands: [&[&str]; 5] = [
+        &["render", "local-env", "--json"],
+        &["schema"],
+        &["show", "local-glm"],
+        &["list"],
+        &["use", "local-env", "--dry-run"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let mut c = env.clp();
+        c.args(args).stdout(writer).stderr(Stdio::piped());
+        let out = c.output().unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(
+            out.status.signal(),
+            Some(13),
+            "{args:?}: {:?} {stderr}",
+            out.status
+        );
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        let out = env.run(args);
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "control {args:?}"
+        );
+    }
+}
